@@ -1,0 +1,34 @@
+# Two commands: `make run` (all notebooks, quick profile, offline) and `make test`.
+# Both create .venv in the repo root and install everything on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PROFILE ?= quick
+
+.PHONY: run test setup bench clean strip
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (gtzan)" >/dev/null
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/gtzan run --profile $(PROFILE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/gtzan bench featurize
+	$(BIN)/gtzan bench memory
+
+strip:
+	$(BIN)/python tools/strip_notebooks.py notebooks/*.ipynb
+
+clean:
+	rm -rf runs .pytest_cache

@@ -1,0 +1,134 @@
+"""The ``gtzan`` command line (also ``python -m gtzan_utils``).
+
+Errors a user can cause are printed as one line and exit with status 1, without a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _cmd_synth(a):
+    from .synth import make_synthetic_gtzan
+
+    out = make_synthetic_gtzan(a.dir, per_genre=a.per_genre, seconds=a.seconds, seed=a.seed, n_jobs=a.jobs)
+    print(f"synthetic GTZAN: {out}")
+
+
+def _cmd_download(a):
+    from .data import download
+
+    print(f"GTZAN: {download(a.dir)}")
+
+
+def _cmd_validate(a):
+    from .data import find_dataset, validate
+
+    report = validate(find_dataset(a.dir), min_seconds=a.min_seconds)
+    import pandas as pd
+
+    with pd.option_context("display.max_rows", None, "display.width", 160, "display.max_colwidth", 60):
+        cols = ["track_id", "genre", "sr", "channels", "seconds", "usable", "note"]
+        print(report.table[cols].to_string(index=False))
+    print(report.summary().splitlines()[0])
+    out = Path(a.report or Path(a.dir) / "validation_report.csv")
+    try:
+        print(f"report: {report.save(out)}")
+    except OSError:  # read-only dataset folder
+        print(f"report: {report.save(Path.cwd() / 'validation_report.csv')}")
+    return 0 if report.usable.shape[0] else 1
+
+
+def _cmd_featurize(a):
+    from .data import load_dataset
+    from .features import KINDS, FeatureParams
+    from .store import featurize_all
+    from .config import data_home
+
+    kinds = KINDS if a.kinds == "all" else tuple(k.strip() for k in a.kinds.split(","))
+    tracks = load_dataset(a.dir, min_seconds=a.slice_seconds)
+    base = FeatureParams(kind=kinds[0], slice_seconds=a.slice_seconds, n_slices=a.n_slices)
+    stores = featurize_all(tracks, kinds, a.store or data_home() / "stores", base=base, n_jobs=a.jobs)
+    for kind, store in stores.items():
+        print(f"{kind:<11} {store.path}  {len(store)} slices  {store.params.shape}  {store.nbytes / 1e6:.1f} MB")
+
+
+def _cmd_run(a):
+    from .pipeline import parse_overrides, run_pipeline
+
+    run_pipeline(profile=a.profile, data=a.data, start=a.start, stop=a.stop, out=a.out,
+                 overrides=parse_overrides(a.param))
+
+
+def _cmd_bench(a):
+    from . import bench
+
+    bench.main(a.what, songs=a.songs, jobs=a.jobs)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gtzan", description="GTZAN genre classification: data, features, runs.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("synth", help="write the embedded synthetic GTZAN (offline)")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--per-genre", type=int, default=10)
+    s.add_argument("--seconds", type=float, default=30.0)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--jobs", type=int, default=1)
+    s.set_defaults(func=_cmd_synth)
+
+    s = sub.add_parser("download", help="download and extract the original GTZAN archive (1.2 GB)")
+    s.add_argument("dir", type=Path, nargs="?", default=None, help="target folder (default: data/gtzan)")
+    s.set_defaults(func=_cmd_download)
+
+    s = sub.add_parser("validate", help="decode every file and report problems")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--min-seconds", type=float, default=5.0, help="shorter clips are excluded (one slice)")
+    s.add_argument("--report", type=Path, default=None, help="CSV path (default: DIR/validation_report.csv)")
+    s.set_defaults(func=_cmd_validate)
+
+    s = sub.add_parser("featurize", help="compute feature stores for a dataset folder")
+    s.add_argument("dir", type=Path)
+    s.add_argument("--kinds", default="all", help="comma list of mfcc, mel, mel3, mfcc_image, or 'all'")
+    s.add_argument("--store", type=Path, default=None, help="store root (default: data/stores)")
+    s.add_argument("--slice-seconds", type=float, default=5.0)
+    s.add_argument("--n-slices", type=int, default=6)
+    s.add_argument("--jobs", type=int, default=2)
+    s.set_defaults(func=_cmd_featurize)
+
+    s = sub.add_parser("run", help="execute the notebooks with papermill into a run folder")
+    s.add_argument("--profile", default="quick", help="quick (synthetic, tiny, offline) or full")
+    s.add_argument("--data", default=None, help="'synth', 'gtzan' or a dataset folder (overrides the profile)")
+    s.add_argument("--from", dest="start", default="01", help="first notebook to run, e.g. 03")
+    s.add_argument("--to", dest="stop", default="99", help="last notebook to run, e.g. 02")
+    s.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<profile>-<time>)")
+    s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a notebook parameter (repeatable)")
+    s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("bench", help="benchmarks that print figures (not tests)")
+    s.add_argument("what", choices=["featurize", "memory"])
+    s.add_argument("--songs", type=int, default=None)
+    s.add_argument("--jobs", type=int, default=2)
+    s.set_defaults(func=_cmd_bench)
+    return p
+
+
+def main(argv=None) -> int:
+    from .errors import GtzanError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except GtzanError as exc:
+        print(f"gtzan {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"gtzan {args.command}: interrupted; finished work is kept and a re-run resumes", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,121 @@
+"""Run the notebooks in order with papermill into one run folder (``gtzan run``, ``make run``).
+
+Each notebook gets the profile's parameters (``gtzan_utils/profiles/<profile>.yaml``) that its
+``parameters`` cell declares, plus ``RUN_DIR``; overrides come from ``-p KEY=VALUE``. The executed
+notebooks land in ``RUN_DIR/notebooks/``, the wall time of each in ``RUN_DIR/run.json``; the run stops at
+the first failing notebook, naming it and the failing cell, and ``--from NN --out RUN_DIR`` resumes.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .config import PROFILES_DIR, REPO_ROOT, runs_home
+from .errors import GtzanError
+
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+
+
+def notebooks(start: str = "01", stop: str = "99") -> list[Path]:
+    found = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise GtzanError(f"no notebooks in {NOTEBOOKS_DIR}: run from a checkout of the repository")
+    chosen = [p for p in found if start <= p.name[:2] <= stop]
+    if not chosen:
+        raise GtzanError(f"--from {start} --to {stop}: no notebook in that range ({', '.join(p.name for p in found)})")
+    return chosen
+
+
+def load_profile(profile: str) -> dict:
+    path = Path(profile) if profile.endswith((".yaml", ".yml")) else PROFILES_DIR / f"{profile}.yaml"
+    if not path.exists():
+        names = ", ".join(p.stem for p in sorted(PROFILES_DIR.glob("*.yaml")))
+        raise GtzanError(f"unknown profile {profile!r}: use one of {names} or a .yaml file")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def parse_overrides(items) -> dict:
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise GtzanError(f"parameter override {item!r} must look like KEY=VALUE, e.g. -p EPOCHS=3")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+def _kernel_env() -> None:
+    """Make the kernel named python3 the one of this interpreter, and tell notebooks they run unattended."""
+    share = str(Path(sys.prefix) / "share" / "jupyter")
+    paths = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    if share not in paths:
+        os.environ["JUPYTER_PATH"] = os.pathsep.join([share, *paths])
+    os.environ["GTZAN_PAPERMILL"] = "1"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "01", out=None,
+                 overrides: dict | None = None, stop: str = "99") -> Path:
+    import papermill as pm
+
+    params = load_profile(profile)
+    if data:
+        params["DATA"] = data
+    params.update(overrides or {})
+    run_dir = Path(out) if out else runs_home() / f"{profile}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = run_dir.resolve()
+    (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)
+    chosen = notebooks(start, stop)
+    declared = {nb.name: {p for p in pm.inspect_notebook(str(nb))} for nb in chosen}
+    unknown = set(overrides or {}) - set().union(*declared.values())
+    if unknown:
+        raise GtzanError(f"unknown notebook parameter(s) {', '.join(sorted(unknown))}: see the notebooks' parameters cells")
+    _kernel_env()
+
+    log = logging.getLogger("gtzan.run")
+    handler = logging.FileHandler(run_dir / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    record_path = run_dir / "run.json"
+    record = json.loads(record_path.read_text()) if record_path.exists() else {"notebooks": {}}
+    record.update(profile=profile, parameters=params)
+    print(f"run folder: {run_dir}")
+    try:
+        for nb in chosen:
+            nb_params = {k: v for k, v in params.items() if k in declared[nb.name]}
+            nb_params["RUN_DIR"] = str(run_dir)
+            target = run_dir / "notebooks" / nb.name
+            print(f"▶ {nb.name} {nb_params}", flush=True)
+            log.info("start %s %s", nb.name, nb_params)
+            t0 = time.perf_counter()
+            try:
+                pm.execute_notebook(str(nb), str(target), parameters=nb_params, kernel_name="python3",
+                                    cwd=str(NOTEBOOKS_DIR), progress_bar=False)
+            except pm.PapermillExecutionError as exc:
+                seconds = time.perf_counter() - t0
+                record["notebooks"][nb.name] = {"seconds": round(seconds, 1), "status": "failed"}
+                record_path.write_text(json.dumps(record, indent=1))
+                log.info("FAILED %s at cell %s: %s: %s", nb.name, exc.exec_count, exc.ename, exc.evalue)
+                raise GtzanError(
+                    f"{nb.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
+                    f"See {target}; after fixing, resume with `gtzan run --profile {profile} --from {nb.name[:2]} "
+                    f"--out {run_dir}`") from None
+            seconds = time.perf_counter() - t0
+            record["notebooks"][nb.name] = {"seconds": round(seconds, 1), "status": "ok"}
+            record_path.write_text(json.dumps(record, indent=1))
+            log.info("done %s in %.1f s", nb.name, seconds)
+            print(f"  done in {seconds:.1f} s → {target}", flush=True)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+    total = sum(v["seconds"] for v in record["notebooks"].values())
+    print(f"\nexecuted notebooks: {run_dir / 'notebooks'}\nresults and figures: {run_dir}\n"
+          f"wall time of the notebooks: {total:.0f} s")
+    return run_dir

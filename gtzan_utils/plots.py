@@ -1,0 +1,110 @@
+"""Figures used by the notebooks: specshow with axes and colour bars, seaborn for tables of counts.
+
+Every figure a notebook keeps goes through :func:`save_fig`, which also writes it into the run folder.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from .config import SR
+
+
+def save_fig(fig, out_dir, name: str, dpi: int = 100) -> Path:
+    """Save ``fig`` as ``out_dir/figures/<name>.png`` and return the path (the figure stays open)."""
+    path = Path(out_dir) / "figures" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    return path
+
+
+def plot_waveform(y, ax, sr: int = SR, title: str = ""):
+    import librosa.display
+
+    librosa.display.waveshow(y, sr=sr, ax=ax)
+    ax.set(title=title or "waveform", xlabel="time (s)", ylabel="amplitude")
+
+
+def plot_mel(y, ax, sr: int = SR, n_mels: int = 128, title: str = ""):
+    import librosa
+    import librosa.display
+
+    S = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sr, n_mels=n_mels), ref=np.max)
+    img = librosa.display.specshow(S, sr=sr, x_axis="time", y_axis="mel", ax=ax)
+    ax.figure.colorbar(img, ax=ax, format="%+2.0f dB")
+    ax.set(title=title or "log-mel spectrogram")
+
+
+def plot_mfcc(y, ax, sr: int = SR, n_mfcc: int = 13, title: str = ""):
+    import librosa
+    import librosa.display
+
+    M = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=n_mfcc)
+    img = librosa.display.specshow(M, sr=sr, x_axis="time", ax=ax)
+    ax.figure.colorbar(img, ax=ax)
+    ax.set(title=title or f"{n_mfcc} MFCC", ylabel="coefficient")
+
+
+def plot_clip(y, sr: int = SR, title: str = ""):
+    """Waveform, log-mel spectrogram and MFCC of one clip side by side; returns the figure."""
+    fig, axes = plt.subplots(1, 3, figsize=(16, 3.2), constrained_layout=True)
+    plot_waveform(y, axes[0], sr, f"{title} waveform".strip())
+    plot_mel(y, axes[1], sr, title=f"{title} log-mel".strip())
+    plot_mfcc(y, axes[2], sr, title=f"{title} MFCC".strip())
+    return fig
+
+
+def plot_dataset_overview(table: pd.DataFrame):
+    """Clips per genre and the distribution of durations, from a validation report table."""
+    import seaborn as sns
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 3.5), constrained_layout=True)
+    order = sorted(table.genre.unique())
+    sns.countplot(data=table, x="genre", order=order, hue="usable", ax=axes[0])
+    axes[0].set(title="clips per genre", ylabel="clips")
+    axes[0].tick_params(axis="x", rotation=45)
+    sns.histplot(data=table.dropna(subset=["seconds"]), x="seconds", ax=axes[1], bins=30)
+    axes[1].set(title="clip durations", xlabel="seconds")
+    return fig
+
+
+def show_feature(x: np.ndarray, kind: str, ax, sr: int = SR, hop_length: int = 512, title: str = ""):
+    """Draw one stored slice of any kind with axes (and a colour bar where values are not colours)."""
+    import librosa.display
+
+    ax.set_title(title, fontsize=9)
+    if kind == "mfcc_image":
+        ax.imshow(x.astype(np.float32), aspect="auto", origin="upper")
+        ax.set(xlabel="frame", ylabel="pixel row")
+        return
+    if kind == "mel3":
+        img = librosa.display.specshow(x[..., 0].astype(np.float32), x_axis="frames", ax=ax)
+        ax.set(ylabel="mel bin (25 ms channel)")
+    elif kind == "mel":
+        img = librosa.display.specshow(x.astype(np.float32), sr=sr, hop_length=hop_length, x_axis="time",
+                                       y_axis="mel", ax=ax)
+    else:
+        img = librosa.display.specshow(x.astype(np.float32), sr=sr, hop_length=hop_length, x_axis="time", ax=ax)
+        ax.set(ylabel="MFCC")
+    ax.figure.colorbar(img, ax=ax)
+
+
+def plot_store_examples(store, n_cols: int = 5):
+    """One slice per genre of a feature store, in a grid; returns the figure."""
+    m = store.manifest
+    first = m.groupby("genre", sort=False).head(1)
+    n = len(first)
+    n_rows = int(np.ceil(n / n_cols))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.4 * n_cols, 2.6 * n_rows), constrained_layout=True,
+                             squeeze=False)
+    for ax, (pos, r) in zip(axes.flat, first.iterrows()):
+        x = store.read([pos])[0]
+        show_feature(x, store.params.kind, ax, sr=store.params.sr, hop_length=store.params.hop_length,
+                     title=f"{r.genre} ({r.track_id}#{r.slice_index})")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.suptitle(f"{store.params.kind}: slice shape {store.params.shape}")
+    return fig

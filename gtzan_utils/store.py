@@ -1,0 +1,249 @@
+"""Feature store: one folder per (track list, feature parameters), arrays on disk, nothing pickled.
+
+Layout of ``<store_root>/<kind>-<params key>-<tracks key>/``::
+
+    params.json     the FeatureParams (+ label order); the folder name hashes them with the track list
+    tracks.csv      the input track list (track_id, genre, path) in row order
+    X.npy           float16 (n_tracks * n_slices, *shape); track i owns rows i*n_slices ... (i+1)*n_slices-1
+    progress.txt    "track_index n_slices" per finished track, appended after its rows are on disk
+    manifest.csv    row, track_id, genre, label, slice_index, path   (written when every track is done)
+    complete.json   written last, atomically: the store is complete only when this file exists
+
+The writer never maps ``X.npy``: rows are written with ``os.pwrite`` so that its memory stays flat
+however large the dataset (page cache is the kernel's, not the process's). A killed run resumes and
+computes only the tracks missing from ``progress.txt``. Readers open ``X.npy`` memory-mapped with
+``allow_pickle=False``. Shown in notebook 02_preprocessing.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import genre_labels, read_audio
+from .errors import GtzanError
+from .features import FeatureParams, compute_song
+
+DTYPE = np.float16
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def tracks_key(tracks: pd.DataFrame) -> str:
+    """Hash of the track list (ids, genres, file sizes): a changed dataset gets a new store."""
+    sizes = [os.path.getsize(p) if os.path.exists(p) else -1 for p in tracks.path]
+    blob = "\n".join(f"{t}\t{g}\t{s}" for t, g, s in zip(tracks.track_id, tracks.genre, sizes))
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def store_path(store_root, tracks: pd.DataFrame, params: FeatureParams) -> Path:
+    return Path(store_root) / f"{params.kind}-{params.key}-{tracks_key(tracks)}"
+
+
+class FeatureStore:
+    """A complete store, opened read-only: ``X`` (memory-mapped float16), ``manifest``, ``params``."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        if not (self.path / "complete.json").exists():
+            raise GtzanError(f"feature store {self.path} is incomplete: run `gtzan featurize` again to finish it")
+        meta = json.loads((self.path / "params.json").read_text())
+        self.params = FeatureParams.from_dict(meta["params"])
+        self.labels: list[str] = meta["labels"]
+        self.manifest = pd.read_csv(self.path / "manifest.csv", dtype={"track_id": str})
+        self.X = np.load(self.path / "X.npy", mmap_mode="r", allow_pickle=False)
+        self.info = json.loads((self.path / "complete.json").read_text())
+
+    def __len__(self) -> int:
+        return len(self.manifest)
+
+    def __repr__(self) -> str:
+        return (f"FeatureStore({self.path.name}: {len(self)} slices of {self.manifest.track_id.nunique()} "
+                f"tracks, shape {self.params.shape}, {self.nbytes / 1e6:.1f} MB)")
+
+    @property
+    def nbytes(self) -> int:
+        return len(self) * int(np.prod(self.params.shape)) * np.dtype(DTYPE).itemsize
+
+    @property
+    def y(self) -> np.ndarray:
+        """Integer label of every manifest row."""
+        return self.manifest.label.to_numpy()
+
+    def read(self, rows) -> np.ndarray:
+        """float32 features of manifest rows ``rows`` (positions in the manifest, any order)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        x_rows = self.manifest.row.to_numpy()[rows]
+        order = np.argsort(x_rows, kind="stable")
+        out = np.empty((len(rows), *self.params.shape), np.float32)
+        out[order] = self.X[x_rows[order]]
+        return out
+
+
+def _featurize_one(index: int, path: str, params: FeatureParams):
+    """Worker: (index, float16 features or None, error message)."""
+    try:
+        y, _ = read_audio(path, sr=params.sr)
+        return index, compute_song(y, params).astype(DTYPE), ""
+    except GtzanError as exc:
+        return index, None, str(exc)
+
+
+def _read_progress(path: Path) -> dict[int, int]:
+    done = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2 and all(p.isdigit() for p in parts):  # a torn last line is ignored
+                done[int(parts[0])] = int(parts[1])
+    return done
+
+
+def build_store(tracks: pd.DataFrame, params: FeatureParams, store_root, n_jobs: int = 2,
+                progress: bool = True, flush_every: int = 16, limit: int | None = None) -> FeatureStore:
+    """Featurize ``tracks`` (path, genre, track_id) into a store, resuming a partial one; return it.
+
+    ``limit`` stops after that many new tracks (used by tests to simulate a killed run).
+    """
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    tracks = tracks[["track_id", "genre", "path"]].reset_index(drop=True)
+    if tracks.empty:
+        raise GtzanError("no tracks to featurize: check the data folder with `gtzan validate`")
+    path = store_path(store_root, tracks, params)
+    if (path / "complete.json").exists():
+        return FeatureStore(path)
+    path.mkdir(parents=True, exist_ok=True)
+    labels = genre_labels(tracks)
+    if not (path / "params.json").exists():
+        _atomic_write_text(path / "params.json", json.dumps({"params": params.to_dict(), "labels": labels}, indent=1))
+    if not (path / "tracks.csv").exists():
+        tracks.to_csv(path / "tracks.csv.tmp", index=False)
+        os.replace(path / "tracks.csv.tmp", path / "tracks.csv")
+
+    n, shape = params.n_slices, params.shape
+    xpath = path / "X.npy"
+    if not xpath.exists():
+        tmp = path / "X.npy.tmp"
+        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=DTYPE, shape=(len(tracks) * n, *shape))
+        del mm  # only the header is written; the file is sparse
+        os.replace(tmp, xpath)
+    with open(xpath, "rb") as fh:
+        np.lib.format.read_magic(fh)
+        header_shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+        offset = fh.tell()
+    if header_shape != (len(tracks) * n, *shape) or dtype != np.dtype(DTYPE):
+        raise GtzanError(f"{xpath} does not match its parameters: delete {path} and run again")
+    row_bytes = int(np.prod(shape)) * np.dtype(DTYPE).itemsize
+
+    progress_path = path / "progress.txt"
+    done = _read_progress(progress_path)
+    # rewrite the log from what parsed, so that a line torn by a kill cannot swallow the next one
+    _atomic_write_text(progress_path, "".join(f"{i} {k}\n" for i, k in sorted(done.items())))
+    todo = [i for i in range(len(tracks)) if i not in done]
+    if limit is not None:
+        todo = todo[:limit]
+    errors: dict[int, str] = {}
+    t0 = time.perf_counter()
+    if todo:
+        jobs = (delayed(_featurize_one)(i, tracks.path[i], params) for i in todo)
+        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs) if n_jobs != 1 else (
+            _featurize_one(i, tracks.path[i], params) for i in todo)
+        fd = os.open(xpath, os.O_RDWR)
+        pending: list[str] = []
+        try:
+            with open(progress_path, "a") as plog:
+                def commit():
+                    os.fsync(fd)  # rows reach the disk before the progress line that vouches for them
+                    plog.write("".join(pending))
+                    plog.flush()
+                    os.fsync(plog.fileno())
+                    pending.clear()
+
+                bar = tqdm(results, total=len(todo), desc=f"featurize {params.kind}", unit="song",
+                           disable=not progress)
+                for i, feats, err in bar:
+                    if feats is None:
+                        errors[i] = err
+                        continue
+                    os.pwrite(fd, feats.tobytes(), offset + i * n * row_bytes)
+                    pending.append(f"{i} {len(feats)}\n")
+                    if len(pending) >= flush_every:
+                        commit()
+                commit()
+        finally:
+            os.close(fd)
+    if errors:
+        listing = "\n  ".join(errors.values())
+        raise GtzanError(f"{len(errors)} file(s) could not be featurized:\n  {listing}\n"
+                         f"The other {len(_read_progress(progress_path))} tracks are saved in {path}; remove or "
+                         f"replace these files (see `gtzan validate`) and run again: it resumes.")
+    done = _read_progress(progress_path)
+    if len(done) < len(tracks):
+        return None  # stopped early on purpose (limit)
+    _finish(path, tracks, labels, done, n, time.perf_counter() - t0)
+    return FeatureStore(path)
+
+
+def _finish(path: Path, tracks: pd.DataFrame, labels: list[str], done: dict[int, int], n: int,
+            seconds: float) -> None:
+    label_of = {g: i for i, g in enumerate(labels)}
+    rows = [(i * n + s, t.track_id, t.genre, label_of[t.genre], s, t.path)
+            for i, t in enumerate(tracks.itertuples(index=False)) for s in range(done[i])]
+    manifest = pd.DataFrame(rows, columns=["row", "track_id", "genre", "label", "slice_index", "path"])
+    manifest.to_csv(path / "manifest.csv.tmp", index=False)
+    os.replace(path / "manifest.csv.tmp", path / "manifest.csv")
+    short = {tracks.track_id[i]: k for i, k in done.items() if k < n}
+    info = {"tracks": len(tracks), "slices": len(manifest), "tracks_with_fewer_slices": short,
+            "seconds_last_session": round(seconds, 2), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    _atomic_write_text(path / "complete.json", json.dumps(info, indent=1))
+
+
+def featurize_all(tracks: pd.DataFrame, kinds, store_root, base: FeatureParams | None = None,
+                  n_jobs: int = 2, progress: bool = True) -> dict[str, FeatureStore]:
+    """One store per kind, sharing every parameter of ``base`` but the kind."""
+    import dataclasses
+
+    base = base or FeatureParams()
+    return {k: build_store(tracks, dataclasses.replace(base, kind=k), store_root, n_jobs=n_jobs, progress=progress)
+            for k in kinds}
+
+
+# -- the run folder's index of stores (written by 02, read by 03-05) -------------------------------------
+INDEX_NAME = "stores.json"
+
+
+def write_index(stores: dict[str, FeatureStore], out_dir) -> Path:
+    path = Path(out_dir) / INDEX_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write_text(path, json.dumps({k: str(s.path) for k, s in stores.items()}, indent=1))
+    return path
+
+
+def open_index(out_dir) -> dict[str, FeatureStore]:
+    """The stores that notebook 02 wrote into ``out_dir`` (its folder of the run)."""
+    path = Path(out_dir) / INDEX_NAME
+    if not path.exists():
+        raise GtzanError(f"{path} not found: run notebook 02_preprocessing for this run folder first")
+    return {k: FeatureStore(p) for k, p in json.loads(path.read_text()).items()}
+
+
+def describe(stores: dict[str, FeatureStore]) -> pd.DataFrame:
+    """Kind, slice shape, slices, tracks and bytes on disk of each store."""
+    rows = []
+    for kind, s in stores.items():
+        disk = sum(f.stat().st_blocks * 512 for f in s.path.iterdir() if f.is_file())
+        rows.append({"kind": kind, "slice shape": str(s.params.shape), "slices": len(s),
+                     "tracks": s.manifest.track_id.nunique(), "MB on disk": round(disk / 1e6, 1),
+                     "store": s.path.name})
+    return pd.DataFrame(rows)

@@ -1,0 +1,87 @@
+"""Shared fixtures: tiny audio datasets written by the tests, the real samples in ../shared, a loopback server."""
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SR = 22050
+
+
+@pytest.fixture(autouse=True)
+def _isolated_homes(tmp_path_factory, monkeypatch):
+    """Data and run folders of a test never touch the repository's own data/ and runs/."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("GTZAN_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("GTZAN_RUNS_HOME", str(home / "runs"))
+
+
+@pytest.fixture
+def samples_dir() -> Path:
+    d = SHARED / "gtzan_samples"
+    if not d.is_dir():
+        pytest.skip("../shared/gtzan_samples is absent")
+    return d
+
+
+@pytest.fixture
+def meta_dir() -> Path:
+    d = SHARED / "gtzan_meta"
+    if not (d / "train_filtered.txt").exists():
+        pytest.skip("../shared/gtzan_meta is absent")
+    return d
+
+
+def tone(seconds: float, freq: float = 440.0, sr: int = SR, channels: int = 1, seed: int = 0) -> np.ndarray:
+    t = np.arange(int(round(seconds * sr))) / sr
+    rng = np.random.default_rng(seed)
+    y = 0.5 * np.sin(2 * np.pi * freq * t) + 0.05 * rng.standard_normal(len(t))
+    y = y.astype(np.float32)
+    return np.stack([y, 0.5 * y], axis=1) if channels == 2 else y
+
+
+def write_dataset(root: Path, genres=("blues", "rock", "jazz"), per_genre: int = 2, seconds: float = 11.0,
+                  ext: str = ".wav") -> Path:
+    """root/<genre>/<genre>.0000N<ext> tones, a distinct pitch per genre and clip."""
+    for gi, g in enumerate(genres):
+        (root / g).mkdir(parents=True, exist_ok=True)
+        for i in range(per_genre):
+            sf.write(root / g / f"{g}.{i:05d}{ext}", tone(seconds, 220.0 * (gi + 1) + 30 * i, seed=gi * 10 + i), SR,
+                     subtype="PCM_16")
+    return root
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path) -> Path:
+    return write_dataset(tmp_path / "genres")
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    """(folder, base URL): a loopback HTTP server serving ``folder`` for the test's duration."""
+    folder = tmp_path / "www"
+    folder.mkdir()
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass

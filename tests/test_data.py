@@ -1,0 +1,172 @@
+"""Layout discovery, validation of broken files, download with hash checks, CLI errors."""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tarfile
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+from conftest import SR, tone, write_dataset
+from gtzan_utils import data
+from gtzan_utils.errors import GtzanError
+
+
+# -- discovery ---------------------------------------------------------------------------------------
+def test_original_layout(tiny_dataset):
+    df = data.find_dataset(tiny_dataset)
+    assert list(df.columns) == ["path", "genre", "track_id"]
+    assert len(df) == 6
+    assert df.track_id.tolist() == sorted(df.track_id)
+    assert set(df.genre) == {"blues", "rock", "jazz"}
+    assert all(t.startswith(g + ".") for t, g in zip(df.track_id, df.genre))
+
+
+def test_kaggle_layout_ignores_images_and_csv(tmp_path):
+    base = tmp_path / "Data"
+    write_dataset(base / "genres_original", per_genre=2)
+    (base / "images_original" / "blues").mkdir(parents=True)
+    (base / "images_original" / "blues" / "blues00000.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (base / "features_30_sec.csv").write_text("filename,label\n")
+    df = data.find_dataset(tmp_path)  # the parent of Data/ works too
+    assert len(df) == 6
+    assert all("genres_original" in p for p in df.path)
+
+
+def test_real_samples_both_layouts(samples_dir):
+    au = data.find_dataset(samples_dir / "genres")
+    wav = data.find_dataset(samples_dir / "Data")
+    assert len(au) == len(wav) == 10
+    assert au.track_id.tolist() == wav.track_id.tolist()
+    assert data.genre_labels(au) == list(data.GENRES)
+    # both layouts under one folder are two datasets: the user is told to pick one
+    with pytest.raises(GtzanError, match="more than one dataset"):
+        data.find_dataset(samples_dir)
+    y_au, _ = data.read_audio(au.path[0])
+    y_wav, _ = data.read_audio(wav.path[0])
+    np.testing.assert_array_equal(y_au, y_wav)
+
+
+def test_missing_and_empty_folder(tmp_path):
+    with pytest.raises(GtzanError, match="does not exist"):
+        data.find_dataset(tmp_path / "nope")
+    (tmp_path / "empty" / "blues").mkdir(parents=True)
+    with pytest.raises(GtzanError, match="no audio files"):
+        data.find_dataset(tmp_path / "empty")
+
+
+def test_files_without_genre_folders(tmp_path):
+    sf.write(tmp_path / "a.wav", tone(1.0), SR)
+    with pytest.raises(GtzanError, match="one folder per genre"):
+        data.find_dataset(tmp_path)
+
+
+# -- validation ---------------------------------------------------------------------------------------
+def test_validate_reports_each_problem(tmp_path):
+    root = write_dataset(tmp_path / "genres", genres=("blues", "rock"), per_genre=1, seconds=6.0)
+    (root / "blues" / "blues.00054.wav").write_bytes(b"not a RIFF file at all" * 10)  # corrupt
+    (root / "blues" / "blues.00055.wav").write_bytes(b"")  # zero bytes
+    sf.write(root / "rock" / "rock.00002.wav", tone(2.0), SR)  # too short
+    sf.write(root / "rock" / "rock.00003.wav", tone(6.0, sr=44100, channels=2), 44100)  # stereo 44.1 kHz
+    (root / "rock" / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # not audio: ignored
+    df = data.find_dataset(root)
+    assert "cover" not in " ".join(df.track_id)
+    report = data.validate(df, progress=False)
+    t = report.table.set_index("track_id")
+    assert not t.loc["blues.00054", "usable"] and "unreadable" in t.loc["blues.00054", "note"]
+    assert not t.loc["blues.00055", "usable"] and "unreadable" in t.loc["blues.00055", "note"]
+    assert not t.loc["rock.00002", "usable"] and "too short" in t.loc["rock.00002", "note"]
+    assert t.loc["rock.00003", "usable"]
+    assert "resampled 44100->22050" in t.loc["rock.00003", "note"]
+    assert "downmixed 2->1" in t.loc["rock.00003", "note"]
+    assert t.loc["rock.00003", "seconds"] == pytest.approx(6.0, abs=0.01)
+    assert sorted(report.usable.track_id) == ["blues.00000", "rock.00000", "rock.00003"]
+    assert "blues.00054" in report.summary()
+    saved = pd.read_csv(report.save(tmp_path / "report.csv"))
+    assert len(saved) == 6
+
+
+def test_read_audio_resamples_and_downmixes(tmp_path):
+    p = tmp_path / "x.flac"
+    sf.write(p, tone(1.0, sr=44100, channels=2), 44100)
+    y, info = data.read_audio(p)
+    assert info == {"sr": 44100, "channels": 2, "frames": 44100}
+    assert y.dtype == np.float32 and y.ndim == 1 and len(y) == SR
+
+
+# -- download ------------------------------------------------------------------------------------------
+def _archive(folder, name="genres.tar.gz"):
+    src = folder / "src"
+    write_dataset(src / "genres", genres=("blues", "pop"), per_genre=1, seconds=1.0, ext=".au")
+    path = folder / name
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(src / "genres", arcname="genres")
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_download_good_hash(http_root, tmp_path):
+    www, url = http_root
+    archive, sha = _archive(www)
+    dest = tmp_path / "gtzan"
+    genres = data.download(dest, urls=(f"{url}/missing.tar.gz", f"{url}/{archive.name}"), sha256=sha, progress=False)
+    assert genres == dest / "genres"
+    assert len(data.find_dataset(genres)) == 2
+    # a second call reuses the extracted copy without the network
+    assert data.download(dest, urls=("http://127.0.0.1:9/none",), sha256=sha, progress=False) == genres
+
+
+def test_download_bad_hash_names_both(http_root, tmp_path):
+    www, url = http_root
+    archive, sha = _archive(www)
+    wrong = "0" * 64
+    with pytest.raises(GtzanError) as exc:
+        data.download(tmp_path / "g", urls=(f"{url}/{archive.name}",), sha256=wrong, progress=False)
+    assert wrong in str(exc.value) and sha in str(exc.value)
+    assert not (tmp_path / "g" / "genres").exists()
+
+
+def test_download_unreachable(tmp_path):
+    with pytest.raises(GtzanError, match="no GTZAN mirror"):
+        data.download(tmp_path, urls=("http://127.0.0.1:9/genres.tar.gz",), progress=False)
+
+
+def test_safe_extract_refuses_escape(tmp_path):
+    evil = tmp_path / "evil.tar"
+    payload = tmp_path / "p.txt"
+    payload.write_text("x")
+    with tarfile.open(evil, "w") as tar:
+        tar.add(payload, arcname="../../escaped.txt")
+    with pytest.raises(GtzanError, match="outside"):
+        data.safe_extract(evil, tmp_path / "out")
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+# -- command line ---------------------------------------------------------------------------------------
+def _gtzan(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gtzan_utils", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("cmd", ["validate", "featurize"])
+def test_cli_missing_folder_is_one_line(tmp_path, cmd):
+    r = _gtzan(cmd, str(tmp_path / "nowhere"))
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert "does not exist" in r.stderr
+
+
+def test_cli_empty_folder(tmp_path):
+    r = _gtzan("validate", str(tmp_path))
+    assert r.returncode == 1 and "no audio files" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_validate_writes_report(tiny_dataset, tmp_path):
+    r = _gtzan("validate", str(tiny_dataset), "--report", str(tmp_path / "r.csv"))
+    assert r.returncode == 0, r.stderr
+    assert "6 files, 6 usable" in r.stdout
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 6
