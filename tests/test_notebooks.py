@@ -29,9 +29,15 @@ def test_committed_notebook_is_clean(path):
     assert "colab.research.google.com" in nb.cells[0].source
     assert 'IS_COLAB = "google.colab" in sys.modules' in code[0].source
     # parameters: typed UPPER_CASE constants, one per line, each with a comment
+    names = []
     for line in tagged[0].source.splitlines():
         name = line.split(":")[0]
         assert name.isupper() and "#" in line, line
+        names.append(name)
+    # papermill must parse every line, or the runner silently cannot set that parameter
+    import papermill as pm
+
+    assert list(pm.inspect_notebook(str(path))) == names
     # no function or class is defined in a notebook: they live in gtzan_utils
     assert not any(l.lstrip().startswith(("def ", "class ")) for c in code for l in c.source.splitlines())
 

@@ -1,0 +1,162 @@
+"""Benchmarks that print figures (not tests): ``gtzan bench featurize`` and ``gtzan bench memory``.
+
+* ``featurize``: the same songs through (a) the feature store (whole song per librosa call, joblib workers)
+  and (b) the seed's naive loop (load each 5-s slice separately with ``librosa.load(offset=...)``, one
+  librosa call per slice and kind, keep everything in a list); prints both times and the ratio.
+* ``memory``: peak RSS of the whole process tree of ``gtzan featurize`` (all kinds) on 1,000 songs against
+  100 songs: the store writes with ``os.pwrite`` so memory must not grow with the data.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .config import SR
+
+BENCH_KINDS = ("mfcc", "mel", "mel3")
+
+
+def _naive(paths, p_mfcc, p_mel, p_mel3) -> dict:
+    """The seed's way: one load and one librosa call per slice and kind, arrays kept in lists."""
+    import librosa
+
+    out = {"mfcc": [], "mel": [], "mel3": []}
+    for path in paths:
+        for i in range(p_mfcc.n_slices):
+            y, _ = librosa.load(path, sr=SR, offset=i * p_mfcc.slice_seconds, duration=p_mfcc.slice_seconds)
+            if len(y) < p_mfcc.slice_samples:
+                break
+            out["mfcc"].append(librosa.feature.mfcc(y=y, sr=SR, n_mfcc=p_mfcc.n_mfcc))
+            out["mel"].append(librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=SR, n_mels=p_mel.n_mels)))
+            chans = []
+            for win, hop in p_mel3._mel3_frames():
+                S = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=win, hop_length=hop, win_length=win,
+                                                   n_mels=p_mel3.n_mels)
+                from .features import resize_time
+
+                chans.append(resize_time(np.log(S + p_mel3.mel3_eps), p_mel3.mel3_width))
+            out["mel3"].append(np.stack(chans, axis=-1))
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+def bench_featurize(songs: int = 40, jobs: int = 2) -> dict:
+    from .data import find_dataset, read_audio, resolve_data
+    from .features import FeatureParams, compute_song
+    from .store import featurize_all
+
+    per_genre = max(1, songs // 10)
+    tracks = find_dataset(resolve_data("synth", synth_per_genre=per_genre, synth_seconds=30.0)).iloc[:songs]
+    params = {k: FeatureParams(kind=k) for k in BENCH_KINDS}
+    y, _ = read_audio(tracks.path.iloc[0])
+    for p in params.values():  # warm up numba and caches in this process: time steady state only
+        compute_song(y[: 6 * SR], p)
+    _naive(tracks.path.iloc[:1], *params.values())
+
+    t0 = time.perf_counter()
+    naive = _naive(tracks.path, *params.values())
+    t_naive = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        stores = featurize_all(tracks, BENCH_KINDS, tmp, n_jobs=jobs, progress=False)
+        t_store = time.perf_counter() - t0
+        assert all(len(stores[k]) == len(naive[k]) for k in BENCH_KINDS)
+        t0 = time.perf_counter()
+        featurize_all(tracks, BENCH_KINDS, Path(tmp) / "serial", n_jobs=1, progress=False)
+        t_serial = time.perf_counter() - t0
+    result = {"songs": len(tracks), "kinds": list(BENCH_KINDS), "naive_s": round(t_naive, 2),
+              "store_s": round(t_store, 2), "store_1_job_s": round(t_serial, 2), "jobs": jobs,
+              "ratio": round(t_naive / t_store, 2), "ratio_1_job": round(t_naive / t_serial, 2)}
+    print(f"featurize {result['songs']} songs x 30 s, kinds {', '.join(BENCH_KINDS)}:\n"
+          f"  naive per-slice loop (seed):   {t_naive:7.2f} s\n"
+          f"  feature store, 1 job:          {t_serial:7.2f} s  ({result['ratio_1_job']:.2f}x)\n"
+          f"  feature store, {jobs} jobs:         {t_store:7.2f} s  ({result['ratio']:.2f}x)")
+    return result
+
+
+# -- memory ------------------------------------------------------------------------------------------
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _descendants(pid: int) -> list[int]:
+    parents = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parents[int(d)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    out, frontier = [], [pid]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parents.items() if pp == p]
+        out += kids
+        frontier += kids
+    return out
+
+
+def peak_rss(cmd: list[str], interval: float = 0.2) -> dict:
+    """Run ``cmd``; sample the RSS of it and all its descendants; return peaks in MB and the wall time."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    peak = {"tree": 0, "parent": 0}
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            parent = _rss_kb(proc.pid)
+            tree = parent + sum(_rss_kb(c) for c in _descendants(proc.pid))
+            peak["tree"], peak["parent"] = max(peak["tree"], tree), max(peak["parent"], parent)
+            stop.wait(interval)
+
+    t0 = time.perf_counter()
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    _, err = proc.communicate()
+    stop.set()
+    th.join()
+    if proc.returncode:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {err[-2000:]}")
+    return {"peak_tree_mb": round(peak["tree"] / 1024), "peak_parent_mb": round(peak["parent"] / 1024),
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def bench_memory(songs: int = 1000, jobs: int = 2) -> dict:
+    from .data import resolve_data
+
+    results = {}
+    for n in (100, songs):
+        data = resolve_data("synth", synth_per_genre=n // 10, synth_seconds=30.0)
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = [sys.executable, "-m", "gtzan_utils", "featurize", str(data), "--kinds", "all", "--store", tmp,
+                   "--jobs", str(jobs)]
+            results[n] = peak_rss(cmd)
+            results[n]["store_gb"] = round(sum(f.stat().st_blocks * 512 for f in Path(tmp).rglob("*")
+                                              if f.is_file()) / 1e9, 2)
+        print(f"featurize {n:>5} songs (all kinds): peak RSS tree {results[n]['peak_tree_mb']} MB, parent "
+              f"{results[n]['peak_parent_mb']} MB, {results[n]['seconds']} s, store {results[n]['store_gb']} GB",
+              flush=True)
+    a, b = results[100], results[songs]
+    print(f"difference {songs} vs 100 songs: {b['peak_tree_mb'] - a['peak_tree_mb']:+d} MB (tree), "
+          f"{b['peak_parent_mb'] - a['peak_parent_mb']:+d} MB (parent)")
+    return results
+
+
+def main(what: str, songs: int | None = None, jobs: int = 2):
+    if what == "featurize":
+        return bench_featurize(songs or 40, jobs)
+    return bench_memory(songs or 1000, jobs)
