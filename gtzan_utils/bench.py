@@ -158,5 +158,5 @@ def bench_memory(songs: int = 1000, jobs: int = 2) -> dict:
 
 def main(what: str, songs: int | None = None, jobs: int = 2):
     if what == "featurize":
-        return bench_featurize(songs or 40, jobs)
+        return bench_featurize(songs or 200, jobs)
     return bench_memory(songs or 1000, jobs)

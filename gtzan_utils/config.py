@@ -44,3 +44,8 @@ def notebook_dir(run_dir, notebook: str) -> Path:
     out = base / notebook
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+def in_papermill() -> bool:
+    """True when the ``gtzan run`` runner executes the notebook (it sets ``GTZAN_PAPERMILL=1``)."""
+    return os.environ.get("GTZAN_PAPERMILL") == "1"

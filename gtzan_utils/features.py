@@ -158,15 +158,25 @@ def _db_per_slice(S: np.ndarray) -> np.ndarray:
     return np.stack([librosa.power_to_db(s, ref=1.0) for s in S])
 
 
-def _mel_db(slices: np.ndarray, p: FeatureParams) -> np.ndarray:
-    return _db_per_slice(_mel_power(slices, p))
+def _cached(cache: dict | None, key: tuple, make):
+    if cache is None:
+        return make()
+    if key not in cache:
+        cache[key] = make()
+    return cache[key]
 
 
-def _mfcc(slices: np.ndarray, p: FeatureParams) -> np.ndarray:
-    """Equal to ``librosa.feature.mfcc(y=slice, ...)`` for each slice."""
+def _mel_db(slices: np.ndarray, p: FeatureParams, cache: dict | None = None) -> np.ndarray:
+    key = ("mel_db", p.sr, p.n_fft, p.hop_length, p.n_mels)
+    return _cached(cache, key, lambda: _db_per_slice(_mel_power(slices, p)))
+
+
+def _mfcc(slices: np.ndarray, p: FeatureParams, cache: dict | None = None) -> np.ndarray:
+    """Equal to ``librosa.feature.mfcc(y=slice, ...)`` for each slice (it is the DCT of the log-mel)."""
     import librosa
 
-    return librosa.feature.mfcc(S=_mel_db(slices, p), n_mfcc=p.n_mfcc)
+    key = ("mfcc", p.sr, p.n_fft, p.hop_length, p.n_mels, p.n_mfcc)
+    return _cached(cache, key, lambda: librosa.feature.mfcc(S=_mel_db(slices, p, cache), n_mfcc=p.n_mfcc))
 
 
 def resize_time(x: np.ndarray, width: int) -> np.ndarray:
@@ -215,18 +225,21 @@ def mfcc_to_rgb(mfcc: np.ndarray, height: int, cmap: str = "viridis") -> np.ndar
     return np.moveaxis(rgb, 0, -1).astype(np.float32)
 
 
-def compute_slices(slices: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """Features of a batch of slices (k, slice_samples) → float32 (k, *params.shape)."""
+def compute_slices(slices: np.ndarray, params: FeatureParams, cache: dict | None = None) -> np.ndarray:
+    """Features of a batch of slices (k, slice_samples) → float32 (k, *params.shape).
+
+    ``cache`` (a dict, one per batch of slices) shares the log-mel between ``mel``, ``mfcc`` and ``mfcc_image``.
+    """
     if slices.shape[0] == 0:
         return np.zeros((0, *params.shape), np.float32)
     if params.kind == "mfcc":
-        out = _mfcc(slices, params)
+        out = _mfcc(slices, params, cache)
     elif params.kind == "mel":
-        out = _mel_db(slices, params)
+        out = _mel_db(slices, params, cache)
     elif params.kind == "mel3":
         out = _mel3(slices, params)
     else:
-        out = mfcc_to_rgb(_mfcc(slices, params), params.image_height, params.image_cmap)
+        out = mfcc_to_rgb(_mfcc(slices, params, cache), params.image_height, params.image_cmap)
     out = np.asarray(out, dtype=np.float32)
     assert out.shape[1:] == params.shape, (out.shape, params.shape)
     return out
@@ -235,3 +248,17 @@ def compute_slices(slices: np.ndarray, params: FeatureParams) -> np.ndarray:
 def compute_song(y: np.ndarray, params: FeatureParams) -> np.ndarray:
     """Slice a mono clip and compute its features: float32 (k, *params.shape)."""
     return compute_slices(slice_audio(y, params), params)
+
+
+def compute_song_kinds(y: np.ndarray, params_list) -> list[np.ndarray]:
+    """Several kinds of one clip in one pass: the clip is sliced once per slicing and the log-mel STFT is
+    shared by the kinds that use it. Returns one array per entry of ``params_list``."""
+    groups: dict[tuple, tuple[np.ndarray, dict]] = {}
+    out = []
+    for p in params_list:
+        key = (p.sr, p.slice_seconds, p.n_slices, p.pad_seconds)
+        if key not in groups:
+            groups[key] = (slice_audio(y, p), {})
+        slices, cache = groups[key]
+        out.append(compute_slices(slices, p, cache))
+    return out

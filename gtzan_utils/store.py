@@ -27,7 +27,7 @@ import pandas as pd
 
 from .data import genre_labels, read_audio
 from .errors import GtzanError
-from .features import FeatureParams, compute_song
+from .features import FeatureParams, compute_song_kinds
 
 DTYPE = np.float16
 
@@ -89,11 +89,11 @@ class FeatureStore:
         return out
 
 
-def _featurize_one(index: int, path: str, params: FeatureParams):
-    """Worker: (index, float16 features or None, error message)."""
+def _featurize_one(index: int, path: str, params_list: list[FeatureParams]):
+    """Worker: (index, [float16 features per params] or None, error message)."""
     try:
-        y, _ = read_audio(path, sr=params.sr)
-        return index, compute_song(y, params).astype(DTYPE), ""
+        y, _ = read_audio(path, sr=params_list[0].sr)
+        return index, [f.astype(DTYPE) for f in compute_song_kinds(y, params_list)], ""
     except GtzanError as exc:
         return index, None, str(exc)
 
@@ -108,11 +108,72 @@ def _read_progress(path: Path) -> dict[int, int]:
     return done
 
 
-def build_store(tracks: pd.DataFrame, params: FeatureParams, store_root, n_jobs: int = 2,
-                progress: bool = True, flush_every: int = 16, limit: int | None = None) -> FeatureStore:
-    """Featurize ``tracks`` (path, genre, track_id) into a store, resuming a partial one; return it.
+class _Writer:
+    """One store being filled: its X.npy (written with pwrite, never mapped) and its progress log."""
 
-    ``limit`` stops after that many new tracks (used by tests to simulate a killed run).
+    def __init__(self, tracks: pd.DataFrame, params: FeatureParams, store_root):
+        self.params = params
+        self.path = path = store_path(store_root, tracks, params)
+        self.complete = (path / "complete.json").exists()
+        if self.complete:
+            return
+        path.mkdir(parents=True, exist_ok=True)
+        if not (path / "params.json").exists():
+            meta = {"params": params.to_dict(), "labels": genre_labels(tracks)}
+            _atomic_write_text(path / "params.json", json.dumps(meta, indent=1))
+        if not (path / "tracks.csv").exists():
+            tracks.to_csv(path / "tracks.csv.tmp", index=False)
+            os.replace(path / "tracks.csv.tmp", path / "tracks.csv")
+        n, shape = params.n_slices, params.shape
+        self.xpath = xpath = path / "X.npy"
+        if not xpath.exists():
+            tmp = path / "X.npy.tmp"
+            mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=DTYPE, shape=(len(tracks) * n, *shape))
+            del mm  # only the header is written; the file is sparse
+            os.replace(tmp, xpath)
+        with open(xpath, "rb") as fh:
+            np.lib.format.read_magic(fh)
+            header_shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            self.offset = fh.tell()
+        if header_shape != (len(tracks) * n, *shape) or dtype != np.dtype(DTYPE):
+            raise GtzanError(f"{xpath} does not match its parameters: delete {path} and run again")
+        self.row_bytes = int(np.prod(shape)) * np.dtype(DTYPE).itemsize
+        self.progress_path = path / "progress.txt"
+        self.done = _read_progress(self.progress_path)
+        # rewrite the log from what parsed, so that a line torn by a kill cannot swallow the next one
+        _atomic_write_text(self.progress_path, "".join(f"{i} {k}\n" for i, k in sorted(self.done.items())))
+        self.pending: list[str] = []
+
+    def open(self):
+        self.fd = os.open(self.xpath, os.O_RDWR)
+        self.log = open(self.progress_path, "a")
+
+    def write(self, i: int, feats: np.ndarray):
+        os.pwrite(self.fd, feats.tobytes(), self.offset + i * self.params.n_slices * self.row_bytes)
+        self.pending.append(f"{i} {len(feats)}\n")
+
+    def commit(self):
+        os.fsync(self.fd)  # rows reach the disk before the progress line that vouches for them
+        self.log.write("".join(self.pending))
+        self.log.flush()
+        os.fsync(self.log.fileno())
+        for line in self.pending:
+            i, k = line.split()
+            self.done[int(i)] = int(k)
+        self.pending.clear()
+
+    def close(self):
+        self.commit()
+        os.close(self.fd)
+        self.log.close()
+
+
+def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2, progress: bool = True,
+                 flush_every: int = 16, limit: int | None = None) -> dict[str, FeatureStore] | None:
+    """Featurize ``tracks`` (path, genre, track_id) into one store per entry of ``params_list`` in one pass
+    (each song is read once and the kinds share their STFTs); resumes partial stores; returns them by kind.
+
+    ``limit`` stops after that many new tracks (used by tests to simulate a killed run; returns None).
     """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
@@ -120,79 +181,56 @@ def build_store(tracks: pd.DataFrame, params: FeatureParams, store_root, n_jobs:
     tracks = tracks[["track_id", "genre", "path"]].reset_index(drop=True)
     if tracks.empty:
         raise GtzanError("no tracks to featurize: check the data folder with `gtzan validate`")
-    path = store_path(store_root, tracks, params)
-    if (path / "complete.json").exists():
-        return FeatureStore(path)
-    path.mkdir(parents=True, exist_ok=True)
-    labels = genre_labels(tracks)
-    if not (path / "params.json").exists():
-        _atomic_write_text(path / "params.json", json.dumps({"params": params.to_dict(), "labels": labels}, indent=1))
-    if not (path / "tracks.csv").exists():
-        tracks.to_csv(path / "tracks.csv.tmp", index=False)
-        os.replace(path / "tracks.csv.tmp", path / "tracks.csv")
-
-    n, shape = params.n_slices, params.shape
-    xpath = path / "X.npy"
-    if not xpath.exists():
-        tmp = path / "X.npy.tmp"
-        mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=DTYPE, shape=(len(tracks) * n, *shape))
-        del mm  # only the header is written; the file is sparse
-        os.replace(tmp, xpath)
-    with open(xpath, "rb") as fh:
-        np.lib.format.read_magic(fh)
-        header_shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
-        offset = fh.tell()
-    if header_shape != (len(tracks) * n, *shape) or dtype != np.dtype(DTYPE):
-        raise GtzanError(f"{xpath} does not match its parameters: delete {path} and run again")
-    row_bytes = int(np.prod(shape)) * np.dtype(DTYPE).itemsize
-
-    progress_path = path / "progress.txt"
-    done = _read_progress(progress_path)
-    # rewrite the log from what parsed, so that a line torn by a kill cannot swallow the next one
-    _atomic_write_text(progress_path, "".join(f"{i} {k}\n" for i, k in sorted(done.items())))
-    todo = [i for i in range(len(tracks)) if i not in done]
+    writers = [_Writer(tracks, p, store_root) for p in params_list]
+    active = [w for w in writers if not w.complete]
+    todo = [i for i in range(len(tracks)) if any(i not in w.done for w in active)]
     if limit is not None:
         todo = todo[:limit]
     errors: dict[int, str] = {}
     t0 = time.perf_counter()
     if todo:
-        jobs = (delayed(_featurize_one)(i, tracks.path[i], params) for i in todo)
-        results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(jobs) if n_jobs != 1 else (
-            _featurize_one(i, tracks.path[i], params) for i in todo)
-        fd = os.open(xpath, os.O_RDWR)
-        pending: list[str] = []
-        try:
-            with open(progress_path, "a") as plog:
-                def commit():
-                    os.fsync(fd)  # rows reach the disk before the progress line that vouches for them
-                    plog.write("".join(pending))
-                    plog.flush()
-                    os.fsync(plog.fileno())
-                    pending.clear()
+        def job(i):
+            return [w.params for w in active if i not in w.done]
 
-                bar = tqdm(results, total=len(todo), desc=f"featurize {params.kind}", unit="song",
-                           disable=not progress)
-                for i, feats, err in bar:
-                    if feats is None:
-                        errors[i] = err
-                        continue
-                    os.pwrite(fd, feats.tobytes(), offset + i * n * row_bytes)
-                    pending.append(f"{i} {len(feats)}\n")
-                    if len(pending) >= flush_every:
-                        commit()
-                commit()
+        if n_jobs == 1:
+            results = (_featurize_one(i, tracks.path[i], job(i)) for i in todo)
+        else:
+            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                delayed(_featurize_one)(i, tracks.path[i], job(i)) for i in todo)
+        kinds = ", ".join(w.params.kind for w in active)
+        for w in active:
+            w.open()
+        try:
+            for n_done, (i, feats, err) in enumerate(tqdm(results, total=len(todo), desc=f"featurize {kinds}",
+                                                          unit="song", disable=not progress), 1):
+                if feats is None:
+                    errors[i] = err
+                    continue
+                for w, f in zip([w for w in active if i not in w.done], feats):
+                    w.write(i, f)
+                if n_done % flush_every == 0:
+                    for w in active:
+                        w.commit()
         finally:
-            os.close(fd)
+            for w in active:
+                w.close()
     if errors:
         listing = "\n  ".join(errors.values())
         raise GtzanError(f"{len(errors)} file(s) could not be featurized:\n  {listing}\n"
-                         f"The other {len(_read_progress(progress_path))} tracks are saved in {path}; remove or "
-                         f"replace these files (see `gtzan validate`) and run again: it resumes.")
-    done = _read_progress(progress_path)
-    if len(done) < len(tracks):
+                         f"The other tracks are saved in {store_root}; remove or replace these files "
+                         f"(see `gtzan validate`) and run again: it resumes.")
+    if any(len(w.done) < len(tracks) for w in active):
         return None  # stopped early on purpose (limit)
-    _finish(path, tracks, labels, done, n, time.perf_counter() - t0)
-    return FeatureStore(path)
+    labels = genre_labels(tracks)
+    for w in active:
+        _finish(w.path, tracks, labels, w.done, w.params.n_slices, time.perf_counter() - t0)
+    return {w.params.kind: FeatureStore(w.path) for w in writers}
+
+
+def build_store(tracks: pd.DataFrame, params: FeatureParams, store_root, **kw) -> FeatureStore | None:
+    """:func:`build_stores` for one kind."""
+    out = build_stores(tracks, [params], store_root, **kw)
+    return None if out is None else out[params.kind]
 
 
 def _finish(path: Path, tracks: pd.DataFrame, labels: list[str], done: dict[int, int], n: int,
@@ -211,12 +249,12 @@ def _finish(path: Path, tracks: pd.DataFrame, labels: list[str], done: dict[int,
 
 def featurize_all(tracks: pd.DataFrame, kinds, store_root, base: FeatureParams | None = None,
                   n_jobs: int = 2, progress: bool = True) -> dict[str, FeatureStore]:
-    """One store per kind, sharing every parameter of ``base`` but the kind."""
+    """One store per kind, sharing every parameter of ``base`` but the kind, filled in one pass."""
     import dataclasses
 
     base = base or FeatureParams()
-    return {k: build_store(tracks, dataclasses.replace(base, kind=k), store_root, n_jobs=n_jobs, progress=progress)
-            for k in kinds}
+    return build_stores(tracks, [dataclasses.replace(base, kind=k) for k in kinds], store_root, n_jobs=n_jobs,
+                        progress=progress)
 
 
 # -- the run folder's index of stores (written by 02, read by 03-05) -------------------------------------

@@ -5,16 +5,10 @@ explorer shows its default selection as plain output instead.
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pandas as pd
 
-from .config import SR
-
-
-def in_papermill() -> bool:
-    return os.environ.get("GTZAN_PAPERMILL") == "1"
+from .config import SR, in_papermill
 
 
 def audio_player(y: np.ndarray, sr: int = SR, seconds: float = 5.0, start: float = 0.0):
@@ -74,3 +68,12 @@ def clip_explorer(tracks: pd.DataFrame, seconds: float = 5.0):
     box = w.VBox([w.HBox([genre, clip]), out])
     display(box)
     return box
+
+
+def play_slice(path: str, slice_index: int, params, seconds: float = 5.0):
+    """An inline player for one stored slice of a song (re-read from its audio file)."""
+    from .data import read_audio
+    from .features import slice_audio
+
+    y, _ = read_audio(path, sr=params.sr)
+    return audio_player(slice_audio(y, params)[slice_index], sr=params.sr, seconds=seconds)

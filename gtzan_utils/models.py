@@ -1,0 +1,195 @@
+"""The paper's classifiers, as a registry of builders that return compiled ``keras.Model`` objects.
+
+=================  ===================================================================================
+name               what
+=================  ===================================================================================
+``vanilla_cnn``    3 × [Conv2D 32 3×3 ReLU → MaxPool 3×3/2 → BatchNorm], Dropout 0.3, Flatten, Dense 64 ReLU,
+                   Dense softmax. The paper's 'valid' padding cannot be built on 13×216 MFCC input (the
+                   third pooling has no rows left), so both convolutions and pools use 'same' padding:
+                   130,506 parameters on MFCC. Adam 1e-3 on mel inputs, RMSprop 1e-3 on MFCC (the paper).
+``mobilenetv2``    ImageNet MobileNetV2 base (``include_top=False``, frozen) → MaxPool 3×3/2, BatchNorm,
+                   Dropout 0.3, Flatten, Dense 64 ReLU, Dense softmax; Adam 1e-4.
+``densenet121``    ImageNet DenseNet121 base (frozen) → MaxPool 3×3/2, BatchNorm, Dropout 0.3, Flatten,
+                   Dense 64 ReLU, BatchNorm, Dropout 0.3, Dense softmax; Adam 1e-4.
+=================  ===================================================================================
+
+With ``weights=None`` (offline, quick profile) a frozen random base would be useless, so the whole network
+trains from scratch; the metrics then say ``pretrained: false``.
+
+Every model starts with a ``Normalization`` layer holding the training split's per-row (frequency bin /
+coefficient) and per-channel mean and variance, so a saved ``.keras`` file takes raw store features.
+BatchNorm uses momentum 0.9: with Keras' default 0.99 the paper's CNN collapses to one class at inference
+on small data (measured in DESIGN.md). ``input_size`` adds a ``Resizing`` layer (the quick profile's tiny
+inputs; ImageNet bases need at least 32×32, smaller inputs are enlarged to that automatically).
+Shown in notebooks 03_vanilla_cnn and 04_transfer_learning.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .errors import GtzanError
+
+BN_MOMENTUM = 0.9
+MIN_IMAGENET_SIDE = 32
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def _stem(input_shape, mean, variance, input_size, min_side: int = 1):
+    """Input → (H, W, C) → training-split normalisation → optional resize. Returns (inputs, tensor)."""
+    keras = _keras()
+    layers = keras.layers
+    inputs = keras.Input(shape=tuple(input_shape), name="features")
+    x = inputs
+    if len(input_shape) == 2:
+        x = layers.Reshape((*input_shape, 1), name="add_channel")(x)
+    h, w, c = (*input_shape, 1)[:3] if len(input_shape) == 2 else input_shape
+    if mean is not None:
+        mean = np.asarray(mean, np.float32).reshape(h, c)
+        variance = np.maximum(np.asarray(variance, np.float32).reshape(h, c), 1e-6)
+        x = layers.Normalization(axis=(1, 3), mean=mean, variance=variance, name="train_stats")(x)
+    size = tuple(input_size) if input_size else (h, w)
+    size = (max(size[0], min_side), max(size[1], min_side))
+    if size != (h, w):
+        x = layers.Resizing(*size, name="resize")(x)
+    return inputs, x, c
+
+
+def _head_output(x, n_classes, second_bn: bool):
+    layers = _keras().layers
+    x = layers.MaxPooling2D(pool_size=3, strides=2, padding="same", name="head_pool")(x)
+    x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="head_bn")(x)
+    x = layers.Dropout(0.3, name="head_dropout")(x)
+    x = layers.Flatten(name="head_flatten")(x)
+    x = layers.Dense(64, activation="relu", name="head_dense")(x)
+    if second_bn:
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="head_bn2")(x)
+        x = layers.Dropout(0.3, name="head_dropout2")(x)
+    return layers.Dense(n_classes, activation="softmax", dtype="float32", name="genre")(x)
+
+
+def _compile(model, optimizer: str, learning_rate: float):
+    keras = _keras()
+    opt = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[optimizer](learning_rate=learning_rate)
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def build_vanilla_cnn(input_shape, n_classes=10, kind="mfcc", mean=None, variance=None, input_size=None,
+                      learning_rate=None, optimizer=None, weights=None):
+    """The paper's CNN. ``kind`` picks the paper's optimiser: RMSprop for MFCC inputs, Adam for mel inputs."""
+    keras = _keras()
+    layers = keras.layers
+    if weights not in (None, "none"):
+        raise GtzanError("vanilla_cnn has no pretrained weights: leave WEIGHTS empty for it")
+    inputs, x, _ = _stem(input_shape, mean, variance, input_size)
+    for i in range(3):
+        x = layers.Conv2D(32, 3, padding="same", activation="relu", name=f"conv{i + 1}")(x)
+        x = layers.MaxPooling2D(pool_size=3, strides=2, padding="same", name=f"pool{i + 1}")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"bn{i + 1}")(x)
+    x = layers.Dropout(0.3, name="dropout")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(64, activation="relu", name="dense")(x)
+    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="genre")(x)
+    model = keras.Model(inputs, outputs, name="vanilla_cnn")
+    default_opt = "rmsprop" if kind.startswith("mfcc") else "adam"
+    return _compile(model, optimizer or default_opt, learning_rate or 1e-3)
+
+
+def _imagenet_base(app: str, input_shape, weights):
+    keras = _keras()
+    cls = {"mobilenetv2": keras.applications.MobileNetV2, "densenet121": keras.applications.DenseNet121}[app]
+    if weights in ("", "none"):
+        weights = None
+    if weights not in (None, "imagenet"):
+        path = Path(weights).expanduser()
+        if not path.exists():
+            raise GtzanError(f"weights file {path} not found: pass 'imagenet', None or an existing .weights.h5 file")
+        weights = str(path)
+    try:
+        return cls(include_top=False, weights=weights, input_shape=tuple(input_shape))
+    except GtzanError:
+        raise
+    except Exception as exc:  # offline, keras raises a plain Exception ("URL fetch failure ...")
+        if weights != "imagenet":
+            raise GtzanError(f"cannot load {app} weights from {weights}: {exc}") from None
+        raise GtzanError(
+            f"cannot fetch the ImageNet weights of {app} ({str(exc).splitlines()[0][:120]}). Either go online "
+            f"(the weights are downloaded once into ~/.keras/models), or set WEIGHTS to a local .weights.h5 file, "
+            f"or to None to train from scratch (the metrics then say pretrained: false)") from None
+
+
+def _build_transfer(app: str, second_bn: bool, input_shape, n_classes=10, kind="mel3", mean=None, variance=None,
+                    input_size=None, learning_rate=None, optimizer=None, weights="imagenet"):
+    keras = _keras()
+    layers = keras.layers
+    inputs, x, c = _stem(input_shape, mean, variance, input_size, min_side=MIN_IMAGENET_SIDE)
+    if c == 1:
+        x = layers.Concatenate(axis=-1, name="to_rgb")([x, x, x])
+    elif c != 3:
+        raise GtzanError(f"{app} takes 1- or 3-channel inputs, not {c}")
+    base = _imagenet_base(app, tuple(int(d) for d in x.shape[1:]), weights)
+    if weights is None:
+        x = base(x)  # no pretrained features to keep: the whole network trains from scratch
+    else:
+        base.trainable = False
+        x = base(x, training=False)  # frozen base, BatchNorm in inference mode (stage 1 of the paper)
+    outputs = _head_output(x, n_classes, second_bn)
+    model = keras.Model(inputs, outputs, name=app)
+    return _compile(model, optimizer or "adam", learning_rate or 1e-4)
+
+
+def build_mobilenetv2(input_shape, **kw):
+    return _build_transfer("mobilenetv2", False, input_shape, **kw)
+
+
+def build_densenet121(input_shape, **kw):
+    return _build_transfer("densenet121", True, input_shape, **kw)
+
+
+MODELS = {"vanilla_cnn": build_vanilla_cnn, "mobilenetv2": build_mobilenetv2, "densenet121": build_densenet121}
+#: input kinds each model accepts (the transfer bases take 1-channel kinds as three equal channels)
+ACCEPTS = {"vanilla_cnn": ("mfcc", "mel", "mel3", "mfcc_image"),
+           "mobilenetv2": ("mfcc_image", "mel3", "mel", "mfcc"),
+           "densenet121": ("mel3", "mfcc_image", "mel", "mfcc")}
+
+
+def build_model(name: str, input_shape, kind: str, **kw):
+    """Build a registry model by name for an input kind; see the module table."""
+    if name not in MODELS:
+        raise GtzanError(f"unknown model {name!r}: use one of {', '.join(MODELS)}")
+    if kind not in ACCEPTS[name]:
+        raise GtzanError(f"{name} does not take {kind!r} inputs: use one of {', '.join(ACCEPTS[name])}")
+    return MODELS[name](input_shape, kind=kind, **kw)
+
+
+def base_of(model):
+    """The ImageNet base inside a transfer model (None for the vanilla CNN)."""
+    keras = _keras()
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            return layer
+    return None
+
+
+def unfreeze_top(model, n_layers: int = 30, learning_rate: float = 1e-5):
+    """Stage 2: unfreeze the top ``n_layers`` of the base (BatchNorm layers stay frozen), recompile."""
+    keras = _keras()
+    base = base_of(model)
+    if base is None:
+        raise GtzanError("only transfer models have a base to unfreeze")
+    base.trainable = True
+    for layer in base.layers[:-n_layers]:
+        layer.trainable = False
+    for layer in base.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    opt = keras.optimizers.Adam(learning_rate=learning_rate)
+    model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model

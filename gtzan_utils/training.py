@@ -1,0 +1,219 @@
+"""Training from the feature store: batches are read from disk, never the whole array in memory.
+
+* :class:`StoreBatches` — a ``keras.utils.PyDataset`` over manifest rows of a store;
+* :func:`train_stats` — per-row / per-channel mean and variance of the **training split only**, streamed;
+* :func:`run_experiment` — build → fit (EarlyStopping, best ``model.keras``, CSV history, resume after a kill
+  through ``BackupAndRestore``) → optional stage-2 fine-tuning → scores on the test split → ``metrics.json``.
+
+Mixed precision is switched on automatically on a GPU (:func:`setup_device`); Keras prints one line per epoch
+(``verbose=2``) under papermill. Shown in notebooks 03_vanilla_cnn and 04_transfer_learning.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import in_papermill
+from .errors import GtzanError
+
+
+def _keras():
+    import keras
+
+    return keras
+
+
+def setup_device() -> str:
+    """Use a GPU with mixed precision when there is one; return a one-line description."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        _keras().mixed_precision.set_global_policy("mixed_float16")
+        return f"GPU ({len(gpus)}): mixed precision on"
+    return "CPU only: float32 (full runs belong on a GPU, e.g. Colab)"
+
+
+def default_verbose() -> int:
+    return 2 if in_papermill() else 1
+
+
+def _batches_base():
+    return _keras().utils.PyDataset
+
+
+class StoreBatches(_batches_base()):
+    """Batches ``(x float32, y int)`` of manifest ``rows`` read from a store; reshuffled each epoch if asked."""
+
+    def __init__(self, store, rows, batch_size: int = 32, shuffle: bool = False, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.store, self.rows, self.batch_size, self.shuffle = store, np.asarray(rows, np.int64), batch_size, shuffle
+        self.labels = store.y
+        self._rng = np.random.default_rng(seed)
+        self.order = self._rng.permutation(len(self.rows)) if shuffle else np.arange(len(self.rows))
+
+    def __len__(self):
+        return int(np.ceil(len(self.rows) / self.batch_size))
+
+    def __getitem__(self, i):
+        idx = self.rows[self.order[i * self.batch_size:(i + 1) * self.batch_size]]
+        return self.store.read(idx), self.labels[idx]
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.order = self._rng.permutation(len(self.rows))
+
+
+def train_stats(store, rows, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and variance per row (frequency bin / coefficient) and channel over the given rows, streamed."""
+    rows = np.sort(np.asarray(rows))
+    shape = store.params.shape
+    h, c = shape[0], (shape[2] if len(shape) == 3 else 1)
+    s1, s2, n = np.zeros((h, c)), np.zeros((h, c)), 0
+    for a in range(0, len(rows), chunk):
+        x = store.read(rows[a:a + chunk]).astype(np.float64).reshape(-1, h, shape[1], c)
+        s1 += x.sum(axis=(0, 2))
+        s2 += (x ** 2).sum(axis=(0, 2))
+        n += x.shape[0] * x.shape[2]
+    mean = s1 / n
+    return mean.astype(np.float32), np.maximum(s2 / n - mean ** 2, 1e-8).astype(np.float32)
+
+
+def _config_key(cfg: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def fit(model, store, train_rows, val_rows, out_dir, epochs: int, batch_size: int = 32, patience: int = 6,
+        seed: int = 0, verbose: int | None = None, extra_callbacks=(), initial_epoch: int = 0):
+    """``model.fit`` on batches from the store with the run's callbacks; resumes from ``out_dir/backup``."""
+    keras = _keras()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),  # first: a kill resumes from the last epoch
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        keras.callbacks.ModelCheckpoint(str(out_dir / "best.keras"), monitor="val_loss", save_best_only=True),
+        keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
+        *extra_callbacks,
+    ]
+    train = StoreBatches(store, train_rows, batch_size, shuffle=True, seed=seed)
+    val = StoreBatches(store, val_rows, batch_size) if len(val_rows) else None
+    return model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, initial_epoch=initial_epoch,
+                     verbose=default_verbose() if verbose is None else verbose)
+
+
+def read_history(out_dir) -> pd.DataFrame:
+    """The CSV history, one row per epoch (a resumed run's repeated epochs keep their last record)."""
+    path = Path(out_dir) / "history.csv"
+    if not path.exists():
+        return pd.DataFrame(columns=["epoch", "loss", "accuracy"])
+    h = pd.read_csv(path)
+    return h.drop_duplicates("epoch", keep="last").reset_index(drop=True)
+
+
+def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epochs: int = 30, batch_size: int = 32,
+                   patience: int = 6, seed: int = 0, weights=None, input_size=None, learning_rate=None,
+                   max_train_slices: int | None = None, fine_tune_epochs: int = 0, fine_tune_layers: int = 30,
+                   verbose: int | None = None, extra_callbacks=()) -> dict:
+    """Train one model on one store and split fold, score it on the test songs, write everything to ``out_dir``.
+
+    Files: ``model.keras`` (best weights, normaliser inside), ``history.csv``, ``metrics.json``. A finished
+    experiment with the same configuration is not trained again: its model is loaded and re-scored.
+    Returns ``{"model", "results", "history", "metrics", "out_dir"}``.
+    """
+    from . import evaluate as ev
+    from .models import build_model
+
+    keras = _keras()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    weights = None if weights in ("", "none", "None") else weights
+    cfg = {"model": model_name, "kind": store.params.kind, "store": store.path.name, "split": split.name,
+           "split_seed": split.seed, "fold": fold, "epochs": epochs, "batch_size": batch_size, "patience": patience,
+           "seed": seed, "weights": weights, "input_size": input_size, "learning_rate": learning_rate,
+           "max_train_slices": max_train_slices, "fine_tune_epochs": fine_tune_epochs}
+    key = _config_key(cfg)
+    metrics_path, model_path = out_dir / "metrics.json", out_dir / "model.keras"
+    if metrics_path.exists() and model_path.exists() and json.loads(metrics_path.read_text()).get("config_key") == key:
+        model = keras.models.load_model(model_path)
+        results = ev.evaluate(model, store, split, fold)
+        return {"model": model, "results": results, "history": read_history(out_dir),
+                "metrics": json.loads(metrics_path.read_text()), "out_dir": out_dir}
+    if (out_dir / "config.json").exists() and json.loads((out_dir / "config.json").read_text()).get("key") != key:
+        for stale in ("backup", "history.csv", "best.keras", "metrics.json", "model.keras"):  # another config
+            p = out_dir / stale
+            shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
+    (out_dir / "config.json").write_text(json.dumps({"key": key, **cfg}, indent=1, default=str))
+
+    keras.utils.set_random_seed(seed)
+    m = store.manifest
+    train_rows, val_rows = split.rows(m, "train", fold), split.rows(m, "val", fold)
+    if len(train_rows) == 0:
+        raise GtzanError(f"split {split.name} fold {fold} has no training slices in store {store.path.name}")
+    if max_train_slices and len(train_rows) > max_train_slices:
+        train_rows = np.sort(np.random.default_rng(seed).choice(train_rows, max_train_slices, replace=False))
+    mean, var = train_stats(store, train_rows)
+    model = build_model(model_name, store.params.shape, store.params.kind, n_classes=len(store.labels), mean=mean,
+                        variance=var, weights=weights, input_size=input_size, learning_rate=learning_rate)
+    fit(model, store, train_rows, val_rows, out_dir, epochs, batch_size, patience, seed, verbose, extra_callbacks)
+    if fine_tune_epochs:
+        from .models import unfreeze_top
+
+        unfreeze_top(model, fine_tune_layers)
+        done = len(read_history(out_dir))
+        fit(model, store, train_rows, val_rows, out_dir, done + fine_tune_epochs, batch_size, patience, seed,
+            verbose, extra_callbacks, initial_epoch=done)
+    model.save(model_path)
+    results = ev.evaluate(model, store, split, fold)
+    history = read_history(out_dir)
+    proto = ev.protocol(split, fold, seed, store, pretrained=weights or False, epochs_run=int(len(history)),
+                        n_train_slices_used=int(len(train_rows)), input_size=input_size)
+    ev.write_metrics(metrics_path, model_name, store.params.kind, results, proto, config=cfg, config_key=key,
+                     parameters=int(model.count_params()))
+    return {"model": model, "results": results, "history": history,
+            "metrics": json.loads(metrics_path.read_text()), "out_dir": out_dir}
+
+
+def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
+    """:func:`run_experiment` on every fold of ``split``; with several folds, ``out_dir/metrics.json`` holds
+    mean ± std over the folds (each fold's own files are in ``out_dir/fold_<i>``)."""
+    from . import evaluate as ev
+
+    out_dir = Path(out_dir)
+    if len(split.folds) == 1:
+        return run_experiment(model_name, store, split, out_dir, **kw)
+    runs = [run_experiment(model_name, store, split, out_dir / f"fold_{f}", fold=f, **kw)
+            for f in range(len(split.folds))]
+    summary = ev.summarize_folds([r["results"] for r in runs])
+    first = runs[0]["metrics"]
+    proto = {**first["protocol"], "fold": "all", "n_test_songs": sum(r["metrics"]["protocol"]["n_test_songs"] for r in runs),
+             "n_test_slices": sum(r["metrics"]["protocol"]["n_test_slices"] for r in runs)}
+    ev.write_metrics(out_dir / "metrics.json", model_name, store.params.kind, summary, proto,
+                     config=first["config"], parameters=first["parameters"])
+    return {"model": runs[-1]["model"], "results": runs[-1]["results"], "folds": runs,
+            "history": runs[-1]["history"], "metrics": json.loads((out_dir / "metrics.json").read_text()),
+            "out_dir": out_dir}
+
+
+def parse_size(text: str):
+    """'64x128' → (64, 128); '' → None (keep the store's size)."""
+    if not text:
+        return None
+    try:
+        h, w = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise GtzanError(f"INPUT_SIZE must look like 64x128 (height x width) or be empty, not {text!r}") from None
+    return (h, w)
+
+
+def capped_size(shape, cap):
+    """The input size for a store shape under a cap: each side at most the cap's (None when no change)."""
+    if cap is None:
+        return None
+    size = (min(shape[0], cap[0]), min(shape[1], cap[1]))
+    return None if size == tuple(shape[:2]) else size
