@@ -136,7 +136,12 @@ def _build_transfer(app: str, second_bn: bool, input_shape, n_classes=10, kind="
         raise GtzanError(f"{app} takes 1- or 3-channel inputs, not {c}")
     base = _imagenet_base(app, tuple(int(d) for d in x.shape[1:]), weights)
     if weights is None:
-        x = base(x)  # no pretrained features to keep: the whole network trains from scratch
+        # no pretrained features to keep: the whole network trains from scratch. Keras' applications use
+        # BatchNorm momentum 0.999, whose moving statistics lag far behind on small data (one class at inference)
+        for layer in base.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = BN_MOMENTUM
+        x = base(x)
     else:
         base.trainable = False
         x = base(x, training=False)  # frozen base, BatchNorm in inference mode (stage 1 of the paper)

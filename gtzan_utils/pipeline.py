@@ -1,7 +1,8 @@
 """Run the notebooks in order with papermill into one run folder (``gtzan run``, ``make run``).
 
 Each notebook gets the profile's parameters (``gtzan_utils/profiles/<profile>.yaml``) that its
-``parameters`` cell declares, plus ``RUN_DIR``; overrides come from ``-p KEY=VALUE``. The executed
+``parameters`` cell declares — top-level keys for every notebook, a section named after a notebook
+(``04_transfer_learning: {EPOCHS: 3}``) for that one only — plus ``RUN_DIR``; overrides come from ``-p KEY=VALUE``. The executed
 notebooks land in ``RUN_DIR/notebooks/``, the wall time of each in ``RUN_DIR/run.json``; the run stops at
 the first failing notebook, naming it and the failing cell, and ``--from NN --out RUN_DIR`` resumes.
 """
@@ -89,7 +90,9 @@ def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "
     print(f"run folder: {run_dir}")
     try:
         for nb in chosen:
-            nb_params = {k: v for k, v in params.items() if k in declared[nb.name]}
+            # a profile section sets values for one notebook; command-line overrides win over both
+            section = {**params, **(params.get(nb.stem) or {}), **(overrides or {})}
+            nb_params = {k: v for k, v in section.items() if k in declared[nb.name]}
             nb_params["RUN_DIR"] = str(run_dir)
             target = run_dir / "notebooks" / nb.name
             print(f"▶ {nb.name} {nb_params}", flush=True)

@@ -32,6 +32,7 @@ def setup_device() -> str:
     """Use a GPU with mixed precision when there is one; return a one-line description."""
     import tensorflow as tf
 
+    tf.get_logger().setLevel("ERROR")  # no retracing warnings for each model of a notebook
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         _keras().mixed_precision.set_global_policy("mixed_float16")

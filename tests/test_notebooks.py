@@ -52,13 +52,16 @@ def test_unknown_override_and_profile_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_papermill_runs_01_02_quick(tmp_path):
-    run = pipeline.run_pipeline(profile="quick", out=tmp_path / "run", stop="02",
-                                overrides={"SYNTH_PER_GENRE": 5, "SYNTH_SECONDS": 12.0, "N_JOBS": 1})
+def test_papermill_runs_01_to_04_quick(tmp_path):
+    """The quick profile, shrunk further: 01-04 execute, write their files, and score above chance."""
+    run = pipeline.run_pipeline(profile="quick", out=tmp_path / "run", stop="04",
+                                overrides={"SYNTH_PER_GENRE": 5, "SYNTH_SECONDS": 12.0, "N_JOBS": 1,
+                                           "INPUTS": "mfcc", "EPOCHS": 2,
+                                           "CELLS": "mobilenetv2:mfcc_image", "MAX_TRAIN_SLICES": 64})
     record = json.loads((run / "run.json").read_text())
-    assert [record["notebooks"][n]["status"] for n in ("01_data_exploration.ipynb", "02_preprocessing.ipynb")] == ["ok"] * 2
-    for name in ("01_data_exploration", "02_preprocessing"):
-        nb = nbformat.read(run / "notebooks" / f"{name}.ipynb", as_version=4)
+    assert [v["status"] for v in record["notebooks"].values()] == ["ok"] * 4
+    for nb_path in (run / "notebooks").glob("*.ipynb"):
+        nb = nbformat.read(nb_path, as_version=4)
         assert not any(o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     out1 = run / "01_data_exploration"
     assert (out1 / "validation_report.csv").exists() and (out1 / "figures" / "clip_rock.png").exists()
@@ -68,3 +71,9 @@ def test_papermill_runs_01_02_quick(tmp_path):
     assert set(stores) == {"mfcc", "mel", "mel3", "mfcc_image"}
     assert all((Path(p) / "complete.json").exists() for p in stores.values())
     assert {p.name for p in (run / "02_preprocessing" / "splits").iterdir()} == {"song.json", "kfold.json", "paper.json"}
+    m03 = json.loads((run / "03_vanilla_cnn" / "vanilla_cnn-mfcc-song" / "metrics.json").read_text())
+    assert m03["protocol"]["split"] == "song" and m03["protocol"]["epochs_run"] == 2
+    leak = json.loads((run / "03_vanilla_cnn" / "leak.json").read_text())
+    assert leak["protocols"]["paper"]["leaky"] is True and "gap" in leak
+    m04 = json.loads((run / "04_transfer_learning" / "mobilenetv2-mfcc_image-song" / "metrics.json").read_text())
+    assert m04["protocol"]["pretrained"] is False and m04["protocol"]["n_train_slices_used"] == 64
