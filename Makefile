@@ -26,6 +26,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/gtzan bench featurize
 	$(BIN)/gtzan bench memory
+	$(BIN)/gtzan bench stream
+	$(BIN)/gtzan bench train
 
 strip:
 	$(BIN)/python tools/strip_notebooks.py notebooks/*.ipynb

@@ -5,6 +5,10 @@
   librosa call per slice and kind, keep everything in a list); prints both times and the ratio.
 * ``memory``: peak RSS of the whole process tree of ``gtzan featurize`` (all kinds) on 1,000 songs against
   100 songs: the store writes with ``os.pwrite`` so memory must not grow with the data.
+* ``stream``: vanilla CNN on mel, samples/s when batches stream from the store against ``model.fit`` on the
+  same slices held in memory.
+* ``train``: seconds per training step (batch 32) of every Table-1 cell at its full input size on this
+  machine, and the extrapolated time of one epoch and of a full GTZAN run (800 training songs x 6 slices).
 """
 from __future__ import annotations
 
@@ -156,7 +160,98 @@ def bench_memory(songs: int = 1000, jobs: int = 2) -> dict:
     return results
 
 
+def _stores(songs: int, kinds, jobs: int = 2):
+    from .config import data_home
+    from .data import find_dataset, resolve_data
+    from .features import FeatureParams
+    from .store import featurize_all
+
+    tracks = find_dataset(resolve_data("synth", synth_per_genre=max(1, songs // 10), synth_seconds=30.0))
+    return featurize_all(tracks, kinds, data_home() / "stores", base=FeatureParams(), n_jobs=jobs, progress=False)
+
+
+def bench_stream(songs: int = 200, epochs: int = 2) -> dict:
+    import keras
+
+    from .models import build_model
+    from .training import StoreBatches, train_stats
+
+    s = _stores(songs, ["mel"])["mel"]
+    rows = np.arange(len(s))
+    mean, var = train_stats(s, rows)
+
+    def model():
+        keras.utils.set_random_seed(0)
+        return build_model("vanilla_cnn", s.params.shape, "mel", mean=mean, variance=var)
+
+    m = model()
+    batches = StoreBatches(s, rows, 32, shuffle=True)
+    m.fit(batches, epochs=1, verbose=0)  # trace once
+    t0 = time.perf_counter()
+    m.fit(batches, epochs=epochs, verbose=0)
+    t_stream = time.perf_counter() - t0
+    X, y = s.read(rows), s.y[rows]
+    m = model()
+    m.fit(X, y, batch_size=32, epochs=1, verbose=0)
+    t0 = time.perf_counter()
+    m.fit(X, y, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
+    t_mem = time.perf_counter() - t0
+    n = len(rows) * epochs
+    out = {"slices": len(rows), "epochs": epochs, "stream_samples_s": round(n / t_stream, 1),
+           "memory_samples_s": round(n / t_mem, 1), "ratio": round(t_mem / t_stream, 3),
+           "in_memory_mb": round(X.nbytes / 1e6, 1)}
+    print(f"vanilla CNN on mel {s.params.shape}, {len(rows)} slices x {epochs} epochs:\n"
+          f"  streaming from the store: {out['stream_samples_s']:8.1f} samples/s\n"
+          f"  fit on arrays in memory:  {out['memory_samples_s']:8.1f} samples/s  ({out['in_memory_mb']} MB held)\n"
+          f"  ratio stream / memory:    {out['ratio']:.3f}")
+    return out
+
+
+TABLE1_CELLS = (("vanilla_cnn", "mfcc"), ("vanilla_cnn", "mel"), ("vanilla_cnn", "mel3"),
+                ("mobilenetv2", "mfcc_image"), ("densenet121", "mel3"))
+
+
+def bench_train(steps: int = 5, batch_size: int = 32, train_slices: int = 4800, epochs: int = 30) -> list[dict]:
+    """Seconds per step at full input size, on random inputs (speed does not depend on the values); transfer
+    models with their base frozen, as in stage 1 of the paper."""
+    import keras
+
+    from .features import FeatureParams
+    from .models import base_of, build_model
+
+    rows = []
+    for name, kind in TABLE1_CELLS:
+        shape = FeatureParams(kind=kind).shape
+        m = build_model(name, shape, kind, weights=None)
+        if name != "vanilla_cnn":  # stage 1 of the paper: ImageNet base frozen, only the head learns
+            base_of(m).trainable = False
+            m.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+        x = np.random.default_rng(0).standard_normal((batch_size, *shape)).astype(np.float32)
+        y = np.arange(batch_size) % 10
+        t0 = time.perf_counter()
+        m.train_on_batch(x, y)
+        trace = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            m.train_on_batch(x, y)
+        step = (time.perf_counter() - t0) / steps
+        epoch_min = step * np.ceil(train_slices / batch_size) / 60
+        rows.append({"model": name, "input": kind, "shape": shape, "first_step_s": round(trace, 1),
+                     "step_s": round(step, 3), "epoch_min": round(epoch_min, 1),
+                     f"{epochs}_epochs_h": round(epoch_min * epochs / 60, 2)})
+        print(f"{name:<12} {kind:<11} {str(shape):<15} first step {trace:6.1f} s, {step:6.3f} s/step, "
+              f"epoch of {train_slices} slices {epoch_min:6.1f} min, {epochs} epochs {epoch_min * epochs / 60:5.2f} h",
+              flush=True)
+        del m
+        keras.backend.clear_session()
+    return rows
+
+
 def main(what: str, songs: int | None = None, jobs: int = 2):
     if what == "featurize":
         return bench_featurize(songs or 200, jobs)
+    if what == "stream":
+        return bench_stream(songs or 200)
+    if what == "train":
+        return bench_train()
     return bench_memory(songs or 1000, jobs)
