@@ -213,8 +213,9 @@ def parse_size(text: str):
 
 
 def capped_size(shape, cap):
-    """The input size for a store shape under a cap: each side at most the cap's (None when no change)."""
-    if cap is None:
+    """The input size for a store shape under a cap (None when no change): an input with more pixels than
+    the cap is shrunk so that each side is at most the cap's; a smaller one (13×216 MFCC under 32×96) is kept."""
+    if cap is None or shape[0] * shape[1] <= cap[0] * cap[1]:
         return None
     size = (min(shape[0], cap[0]), min(shape[1], cap[1]))
     return None if size == tuple(shape[:2]) else size

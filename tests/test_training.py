@@ -138,6 +138,8 @@ def test_kfold_writes_mean_and_std(tiny_store, tmp_path):
 def test_parse_and_cap_sizes():
     assert training.parse_size("") is None and training.parse_size("32x64") == (32, 64)
     assert training.capped_size((13, 216), (32, 64)) == (13, 64)
+    assert training.capped_size((13, 216), (32, 96)) is None  # fewer pixels than the cap: kept
+    assert training.capped_size((128, 500, 3), (32, 96)) == (32, 96)
     assert training.capped_size((13, 40), (32, 64)) is None
     with pytest.raises(Exception, match="INPUT_SIZE"):
         training.parse_size("big")
