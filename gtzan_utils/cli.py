@@ -61,6 +61,21 @@ def _cmd_run(a):
                  overrides=parse_overrides(a.param))
 
 
+def _cmd_generate(a):
+    from .errors import GtzanError
+    from .generate import generate, write_wav
+
+    if not a.model.exists():
+        raise GtzanError(f"model {a.model} not found: train one in notebook 05_vae_generation (vae.keras)")
+    import keras
+
+    from . import vae  # noqa: F401  (registers the CVAE class for loading)
+
+    model = keras.models.load_model(a.model)
+    y = generate(model, a.genre, a.seconds, seed=a.seed, lowpass_hz=a.lowpass, highpass_hz=a.highpass)
+    print(f"{a.genre}, {len(y) / 22050:.2f} s: {write_wav(a.out, y)}")
+
+
 def _cmd_bench(a):
     from . import bench
 
@@ -107,6 +122,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
                    help="override a notebook parameter (repeatable)")
     s.set_defaults(func=_cmd_run)
+
+    s = sub.add_parser("generate", help="genre + duration -> audio with a trained conditional VAE")
+    s.add_argument("--genre", required=True)
+    s.add_argument("--seconds", type=float, default=10.0)
+    s.add_argument("--model", type=Path, required=True, help="a vae.keras file")
+    s.add_argument("--out", type=Path, required=True, help="the .wav file to write")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--lowpass", type=float, default=None, help="Butterworth low-pass cut-off in Hz")
+    s.add_argument("--highpass", type=float, default=None, help="Butterworth high-pass cut-off in Hz")
+    s.set_defaults(func=_cmd_generate)
 
     s = sub.add_parser("bench", help="benchmarks that print figures (not tests)")
     s.add_argument("what", choices=["featurize", "memory", "stream", "train"])

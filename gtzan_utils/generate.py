@@ -1,0 +1,114 @@
+"""Genre + duration → audio: log-mel slices sampled from the CVAE, inverted (Griffin-Lim), cross-faded.
+
+:func:`generate` samples as many slices from a :class:`gtzan_utils.vae.CVAE` as the duration needs (one
+``np.random.default_rng(seed)`` draw for the latent codes, a seeded Griffin-Lim phase), turns each into
+sound with :func:`mel_db_to_audio`, joins them with cross-fades (:func:`join_slices`), optionally filters
+(:func:`butter_filter`) and peak-normalises to 0.9. The result is exactly ``round(seconds * sr)`` samples
+and the same for the same seed. Shown in notebook 05_vae_generation.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .config import GENRES, SR
+from .errors import GtzanError
+
+N_FFT, HOP_LENGTH = 2048, 512  # those of the mel store (FeatureParams defaults)
+PEAK = 0.9
+
+
+def mel_db_to_audio(mel_db, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_iter=32, random_state=0) -> np.ndarray:
+    """Log-mel in dB (..., n_mels, frames; ``power_to_db`` with ref 1.0) → waveform(s) (..., samples).
+
+    Same as ``librosa.feature.inverse.mel_to_audio`` (``mel_to_stft`` then ``griffinlim``), except that the
+    Griffin-Lim random phase comes from ``random_state``: ``mel_to_audio`` passes no seed, so its output
+    would depend on numpy's global random state.
+    """
+    import librosa
+
+    M = librosa.db_to_power(np.asarray(mel_db, np.float32), ref=1.0)
+    S = librosa.feature.inverse.mel_to_stft(M=M, sr=sr, n_fft=n_fft, power=2.0)
+    return librosa.griffinlim(S=S, n_iter=n_iter, hop_length=hop_length, n_fft=n_fft,
+                              random_state=random_state).astype(np.float32)
+
+
+def butter_filter(y, sr, lowpass_hz=None, highpass_hz=None, order=6) -> np.ndarray:
+    """Zero-phase Butterworth low-pass and/or high-pass (``scipy.signal.butter`` SOS + ``sosfiltfilt``)."""
+    from scipy.signal import butter, sosfiltfilt
+
+    y = np.asarray(y, np.float64)
+    nyquist = sr / 2
+    for hz, btype in ((lowpass_hz, "lowpass"), (highpass_hz, "highpass")):
+        if hz is None:
+            continue
+        if not 0 < hz < nyquist:
+            raise GtzanError(f"{btype} cut-off must be between 0 and {nyquist:g} Hz (half the sample rate), got {hz}")
+        sos = butter(order, hz, btype=btype, fs=sr, output="sos")
+        if len(y) > 1:
+            y = sosfiltfilt(sos, y, padlen=min(len(y) - 1, 3 * (2 * len(sos) + 1)))
+    return y.astype(np.float32)
+
+
+def join_slices(slices: list[np.ndarray], n_samples: int, sr=SR, crossfade_s=0.05) -> np.ndarray:
+    """Concatenate slices with equal-power cross-fades of ``crossfade_s``; exactly ``n_samples`` long
+    (the end trimmed, or zero-padded when the slices are too short)."""
+    out = np.zeros(0, np.float32)
+    for s in slices:
+        s = np.asarray(s, np.float32)
+        xf = min(int(round(crossfade_s * sr)), len(out), len(s))
+        if xf > 0:
+            t = (np.arange(xf) + 0.5) / xf
+            out[-xf:] = out[-xf:] * np.cos(t * np.pi / 2) + s[:xf] * np.sin(t * np.pi / 2)
+        out = np.concatenate([out, s[xf:]])
+    out = out[:n_samples]
+    return np.pad(out, (0, n_samples - len(out))).astype(np.float32)
+
+
+def genre_index(genre, labels=GENRES) -> int:
+    """A genre name or label index → index; GtzanError naming the allowed genres otherwise."""
+    labels = list(labels)
+    if isinstance(genre, (int, np.integer)) and not isinstance(genre, bool):
+        if 0 <= int(genre) < len(labels):
+            return int(genre)
+    elif isinstance(genre, str) and genre.strip().lower() in labels:
+        return labels.index(genre.strip().lower())
+    raise GtzanError(f"unknown genre {genre!r}: use one of {', '.join(labels)} (or their index 0..{len(labels) - 1})")
+
+
+def generate(model, genre, seconds: float, seed=0, sr=SR, lowpass_hz=None, highpass_hz=None, labels=GENRES,
+             n_iter=32, crossfade_s=0.05) -> np.ndarray:
+    """``seconds`` of audio of ``genre`` (name or index in ``labels``) from a CVAE: float32, peak 0.9,
+    exactly ``round(seconds * sr)`` samples, the same for the same ``seed``."""
+    gi = genre_index(genre, labels)
+    try:
+        seconds = float(seconds)
+    except (TypeError, ValueError):
+        raise GtzanError(f"seconds must be a number, got {seconds!r}") from None
+    if not seconds > 0 or not math.isfinite(seconds):
+        raise GtzanError(f"seconds must be > 0, got {seconds}")
+    n_samples = int(round(seconds * sr))
+    if n_samples < 1:
+        raise GtzanError(f"{seconds} s is less than one sample at {sr} Hz")
+    frames = int(model.slice_shape[1])
+    slice_len = (frames - 1) * HOP_LENGTH  # what Griffin-Lim returns for centred frames
+    xf = min(int(round(crossfade_s * sr)), slice_len // 2)
+    n_slices = max(1, math.ceil((n_samples - xf) / (slice_len - xf)))
+    mels = model.sample(gi, n_slices, seed)
+    audio = mel_db_to_audio(mels, sr=sr, n_iter=n_iter, random_state=seed)
+    y = join_slices(list(audio), n_samples, sr, crossfade_s=xf / sr)
+    y = butter_filter(y, sr, lowpass_hz=lowpass_hz, highpass_hz=highpass_hz)
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    return (y * (PEAK / peak) if peak > 0 else y).astype(np.float32)
+
+
+def write_wav(path, y, sr=SR) -> Path:
+    """Write mono audio as 16-bit PCM wav, creating the parent folders; returns the path."""
+    import soundfile as sf
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, np.clip(np.asarray(y, np.float32), -1.0, 1.0), int(sr), subtype="PCM_16")
+    return path

@@ -1,0 +1,282 @@
+"""A genre-conditioned variational autoencoder (CVAE) on log-mel slices, trained from the feature store.
+
+=============  ===========================================================================================
+part           what
+=============  ===========================================================================================
+input          a ``mel`` store slice (n_mels, frames) in dB, normalised inside the model with the training
+               split's per-row (mel bin) mean and std; zero-padded to multiples of 16 (4 stride-2 convs),
+               cropped back at the output, so any size (128×216) goes in and the same size comes out
+encoder        the one-hot genre broadcast as extra input channels → 4 × [Conv2D 3×3 stride 2 → instance
+               norm (``GroupNormalization(groups=-1)``) → LeakyReLU] → Flatten → Dense ``z_mean``,
+               Dense ``z_log_var``
+decoder        [z, one-hot genre] → Dense → Reshape → 4 × [Conv2DTranspose 3×3 stride 2 → BatchNorm
+               (momentum 0.9) → LeakyReLU] → Conv2D 3×3 (linear output, no norm) → crop
+loss           ``reconstruction + β_t · kl`` per slice: squared error summed over the (normalised) pixels,
+               KL summed over the latent dimensions; β_t rises linearly to β over ``warmup_epochs``
+               (:class:`KLWarmup`). ``loss``, ``reconstruction`` and ``kl`` are logged per epoch, so a
+               posterior collapse (kl → 0) shows in the history.
+=============  ===========================================================================================
+
+:meth:`CVAE.decode` and :meth:`CVAE.sample` return dB log-mel arrays that
+:func:`gtzan_utils.generate.mel_db_to_audio` turns into sound. Shown in notebook 05_vae_generation.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from .errors import GtzanError
+from .training import StoreBatches, train_stats
+
+BN_MOMENTUM = 0.9
+FILTERS = (32, 64, 128, 128)
+
+
+def _pad16(n: int) -> int:
+    return int(-(-n // 16) * 16)
+
+
+def _as_rows(v, h: int) -> np.ndarray:
+    """A scalar or per-row statistic → float32 (h, 1) for broadcasting over (batch, h, frames)."""
+    a = np.asarray(v, np.float32).reshape(-1)
+    if a.size not in (1, h):
+        raise GtzanError(f"mean/std must be a scalar or have one value per mel bin ({h}), got {a.size} values")
+    return np.broadcast_to(a.reshape(-1, 1), (h, 1)).copy()
+
+
+def _encoder(h, w, n_genres, latent_dim, filters):
+    L = keras.layers
+    x_in = keras.Input((h, w), name="x")
+    g_in = keras.Input((n_genres,), name="genre")
+    H, W = _pad16(h), _pad16(w)
+    x = L.Reshape((h, w, 1))(x_in)
+    x = L.ZeroPadding2D(((0, H - h), (0, W - w)))(x)
+    g = L.Reshape((1, 1, n_genres))(g_in)
+    g = L.UpSampling2D(size=(H, W))(g)  # genre as constant extra channels
+    x = L.Concatenate(axis=-1)([x, g])
+    for i, f in enumerate(filters):
+        x = L.Conv2D(f, 3, strides=2, padding="same", name=f"enc_conv{i + 1}")(x)
+        x = L.GroupNormalization(groups=-1, name=f"enc_in{i + 1}")(x)  # groups=-1: instance norm
+        x = L.LeakyReLU(0.2)(x)
+    x = L.Flatten()(x)
+    z_mean = L.Dense(latent_dim, dtype="float32", name="z_mean")(x)
+    z_log_var = L.Dense(latent_dim, dtype="float32", name="z_log_var")(x)
+    return keras.Model([x_in, g_in], [z_mean, z_log_var], name="encoder")
+
+
+def _decoder(h, w, n_genres, latent_dim, filters):
+    L = keras.layers
+    H, W = _pad16(h), _pad16(w)
+    z_in = keras.Input((latent_dim,), name="z")
+    g_in = keras.Input((n_genres,), name="genre")
+    x = L.Concatenate()([z_in, g_in])
+    x = L.Dense((H // 16) * (W // 16) * filters[-1], name="dec_dense")(x)
+    x = L.Reshape((H // 16, W // 16, filters[-1]))(x)
+    for i, f in enumerate(reversed(filters)):
+        x = L.Conv2DTranspose(f, 3, strides=2, padding="same", name=f"dec_deconv{i + 1}")(x)
+        x = L.BatchNormalization(momentum=BN_MOMENTUM, name=f"dec_bn{i + 1}")(x)
+        x = L.LeakyReLU(0.2)(x)
+    x = L.Conv2D(1, 3, padding="same", dtype="float32", name="dec_out")(x)
+    x = L.Cropping2D(((0, H - h), (0, W - w)))(x)
+    x = L.Reshape((h, w), dtype="float32")(x)
+    return keras.Model([z_in, g_in], x, name="decoder")
+
+
+@keras.saving.register_keras_serializable(package="gtzan")
+class CVAE(keras.Model):
+    """Genre-conditioned VAE; see the module docstring. Build it with :func:`build_vae`."""
+
+    def __init__(self, slice_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warmup_epochs=5,
+                 mean=0.0, std=1.0, filters=FILTERS, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.slice_shape = tuple(int(v) for v in slice_shape)
+        h, w = self.slice_shape
+        self.n_genres, self.latent_dim, self.filters = int(n_genres), int(latent_dim), tuple(filters)
+        self.beta, self.warmup_epochs, self.seed = float(beta), int(warmup_epochs), int(seed)
+        self.mean_ = _as_rows(mean, h)
+        self.std_ = np.maximum(_as_rows(std, h), 1e-6)
+        self.encoder = _encoder(h, w, self.n_genres, self.latent_dim, self.filters)
+        self.decoder = _decoder(h, w, self.n_genres, self.latent_dim, self.filters)
+        self.beta_weight = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.beta),
+                                           trainable=False, name="beta_weight")
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "reconstruction", "kl")}
+        self.built = True  # its sub-models are built: saving before a call keeps every weight
+
+    def get_config(self):
+        def plain(a):
+            return float(a[0, 0]) if np.all(a == a[0, 0]) else a[:, 0].tolist()
+
+        return {"name": self.name, "slice_shape": list(self.slice_shape), "n_genres": self.n_genres,
+                "latent_dim": self.latent_dim, "beta": self.beta, "warmup_epochs": self.warmup_epochs,
+                "mean": plain(self.mean_), "std": plain(self.std_), "filters": list(self.filters), "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # -- tensors in, tensors out (normalised space) ------------------------------------------------------
+    def _onehot(self, genre, n=None):
+        g = keras.ops.convert_to_tensor(genre)
+        if len(g.shape) == 0 and n is not None:
+            g = keras.ops.repeat(keras.ops.reshape(g, (1,)), n)
+        if len(g.shape) == 1:
+            return keras.ops.one_hot(keras.ops.cast(g, "int32"), self.n_genres)
+        return keras.ops.cast(g, "float32")
+
+    def _norm(self, x_db):
+        return (keras.ops.cast(x_db, "float32") - self.mean_) / self.std_
+
+    def _vae_losses(self, x_db, genre, training):
+        x = self._norm(x_db)
+        g = self._onehot(genre)
+        z_mean, z_log_var = self.encoder([x, g], training=training)
+        eps = keras.random.normal(keras.ops.shape(z_mean), seed=self.seed_generator)
+        z = z_mean + keras.ops.exp(0.5 * z_log_var) * eps
+        x_hat = self.decoder([z, g], training=training)
+        rec = keras.ops.mean(keras.ops.sum(keras.ops.square(x - x_hat), axis=(1, 2)))
+        kl = keras.ops.mean(-0.5 * keras.ops.sum(1 + z_log_var - keras.ops.square(z_mean) - keras.ops.exp(z_log_var),
+                                                 axis=1))
+        return rec, kl
+
+    @staticmethod
+    def _unpack(data):
+        """Batches are ``((x, genre),)`` (from :func:`vae_batches`) or ``(x, genre)``."""
+        if isinstance(data, (tuple, list)) and len(data) == 1:
+            data = data[0]
+        x, genre = data[0], data[1]
+        if isinstance(x, (tuple, list)):
+            x, genre = x
+        return x, genre
+
+    def _update(self, rec, kl):
+        loss = rec + self.beta_weight * kl
+        for k, v in (("loss", loss), ("reconstruction", rec), ("kl", kl)):
+            self.trackers[k].update_state(v)
+        return {k: m.result() for k, m in self.trackers.items()}
+
+    def train_step(self, data):
+        import tensorflow as tf
+
+        x, genre = self._unpack(data)
+        with tf.GradientTape() as tape:
+            rec, kl = self._vae_losses(x, genre, training=True)
+            loss = rec + self.beta_weight * kl
+            scaled = self.optimizer.scale_loss(loss)  # a no-op unless mixed precision wraps the optimizer
+        grads = tape.gradient(scaled, self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
+        return self._update(rec, kl)
+
+    def test_step(self, data):
+        x, genre = self._unpack(data)
+        rec, kl = self._vae_losses(x, genre, training=False)
+        return self._update(rec, kl)
+
+    def call(self, inputs, training=False):
+        """``(x_db, genre)`` → reconstruction in dB (through ``z_mean``, no sampling)."""
+        x_db, genre = inputs
+        g = self._onehot(genre)
+        z_mean, _ = self.encoder([self._norm(x_db), g], training=training)
+        return self.decoder([z_mean, g], training=training) * self.std_ + self.mean_
+
+    # -- numpy API ----------------------------------------------------------------------------------------
+    def encode(self, x, genre):
+        """Log-mel dB slices (n, n_mels, frames) and genres (ints or one-hot) → (z_mean, z_log_var), numpy."""
+        x = np.asarray(x, np.float32)
+        z_mean, z_log_var = self.encoder([self._norm(x), self._onehot(genre, len(x))], training=False)
+        return keras.ops.convert_to_numpy(z_mean), keras.ops.convert_to_numpy(z_log_var)
+
+    def decode(self, z, genre, batch_size: int = 64) -> np.ndarray:
+        """Latent codes (n, latent_dim) and genres (one int, ints or one-hot) → log-mel dB (n, n_mels, frames)."""
+        z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
+        g = keras.ops.convert_to_numpy(self._onehot(genre, len(z)))
+        out = [keras.ops.convert_to_numpy(self.decoder([z[a:a + batch_size], g[a:a + batch_size]], training=False))
+               for a in range(0, len(z), batch_size)]
+        out = np.concatenate(out) if out else np.zeros((0, *self.slice_shape), np.float32)
+        return out * self.std_ + self.mean_
+
+    def sample(self, genre: int, n: int = 1, seed: int = 0) -> np.ndarray:
+        """``n`` log-mel dB slices of genre index ``genre``, z ~ N(0, I) from ``np.random.default_rng(seed)``."""
+        if not 0 <= int(genre) < self.n_genres:
+            raise GtzanError(f"genre index {genre} out of range: the model knows {self.n_genres} genres "
+                             f"(0..{self.n_genres - 1})")
+        z = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim)).astype(np.float32)
+        return self.decode(z, int(genre))
+
+
+class KLWarmup(keras.callbacks.Callback):
+    """Sets the model's β weight to ``β · min(1, (epoch + 1) / warmup_epochs)`` at the start of each epoch."""
+
+    def __init__(self, beta: float | None = None, warmup_epochs: int | None = None):
+        super().__init__()
+        self.beta_value, self.warmup = beta, warmup_epochs
+
+    def weight(self, epoch: int) -> float:
+        beta = self.model.beta if self.beta_value is None else self.beta_value
+        warm = self.model.warmup_epochs if self.warmup is None else self.warmup
+        return float(beta * min(1.0, (epoch + 1) / warm)) if warm > 0 else float(beta)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.model.beta_weight.assign(self.weight(epoch))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["beta"] = float(keras.ops.convert_to_numpy(self.model.beta_weight))
+
+
+def build_vae(input_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warmup_epochs=5, mean=0.0,
+              std=1.0) -> CVAE:
+    """A :class:`CVAE` for log-mel slices of ``input_shape``, compiled with Adam 1e-3.
+
+    ``mean``/``std``: the training split's statistics in dB (scalars or one value per mel bin).
+    """
+    if len(input_shape) != 2:
+        raise GtzanError(f"the VAE takes 2-D log-mel slices (n_mels, frames), not shape {tuple(input_shape)}")
+    model = CVAE(input_shape, n_genres, latent_dim, beta, warmup_epochs, mean, std, name="cvae")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3))
+    model.optimizer.build(model.trainable_variables)  # saved and loaded files then carry the same slots
+    return model
+
+
+class VAEBatches(StoreBatches):
+    """:class:`gtzan_utils.training.StoreBatches` as ``((x, genre),)``: inputs only, the target is the input."""
+
+    def __getitem__(self, i):
+        x, y = super().__getitem__(i)
+        return ((x, y.astype(np.int32)),)
+
+
+def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, beta=1.0, warmup_epochs=5, seed=0,
+              verbose=2, fold=0) -> dict:
+    """Train a :class:`CVAE` on a ``mel`` store's training slices of ``split`` (validation on its val slices).
+
+    Writes ``out_dir/vae.keras`` and ``out_dir/vae_history.csv`` (loss, reconstruction, kl, beta per epoch).
+    Returns ``{"model", "history"}`` (history as a DataFrame).
+    """
+    if store.params.kind != "mel":
+        raise GtzanError(f"the VAE is trained on the 'mel' store (128-bin log-mel in dB), not {store.params.kind!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    m = store.manifest
+    train_rows, val_rows = split.rows(m, "train", fold), split.rows(m, "val", fold)
+    if len(train_rows) == 0:
+        raise GtzanError(f"split {split.name} fold {fold} has no training slices in store {store.path.name}")
+    mean, var = train_stats(store, train_rows)
+    model = build_vae(store.params.shape, len(store.labels), latent_dim, beta, warmup_epochs, mean[:, 0],
+                      np.sqrt(var[:, 0]))
+    history_path = out_dir / "vae_history.csv"
+    history_path.unlink(missing_ok=True)
+    callbacks = [KLWarmup(), keras.callbacks.CSVLogger(str(history_path))]
+    train = VAEBatches(store, train_rows, batch_size, shuffle=True, seed=seed)
+    val = VAEBatches(store, val_rows, batch_size) if len(val_rows) else None
+    model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    model.save(out_dir / "vae.keras")
+    return {"model": model, "history": pd.read_csv(history_path)}

@@ -1,0 +1,172 @@
+"""The genre-conditioned VAE and genre + duration → audio generation, on tiny inputs."""
+from __future__ import annotations
+
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+
+keras = pytest.importorskip("keras")
+
+from conftest import SR, write_dataset  # noqa: E402
+from gtzan_utils import data, generate as gen, splits, store, vae  # noqa: E402
+from gtzan_utils.errors import GtzanError  # noqa: E402
+from gtzan_utils.features import FeatureParams  # noqa: E402
+
+SHAPE = (32, 40)  # neither side a multiple of 16
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return vae.build_vae(input_shape=SHAPE, n_genres=10, latent_dim=4, mean=-30.0, std=12.0)
+
+
+def _x(n=4, seed=0):
+    return np.random.default_rng(seed).normal(-30.0, 12.0, (n, *SHAPE)).astype(np.float32)
+
+
+def test_output_shapes_equal_input_shapes(model):
+    x, g = _x(), np.array([0, 1, 2, 3])
+    assert tuple(model((x, g)).shape) == x.shape
+    z_mean, z_log_var = model.encode(x, g)
+    assert z_mean.shape == z_log_var.shape == (4, 4)
+    assert model.decode(z_mean, g).shape == x.shape
+    assert model.sample(genre=3, n=5, seed=1).shape == (5, *SHAPE)
+    odd = vae.build_vae(input_shape=(20, 23), n_genres=3, latent_dim=2)
+    assert tuple(odd((np.zeros((2, 20, 23), np.float32), np.array([0, 2]))).shape) == (2, 20, 23)
+
+
+def test_genre_changes_the_decoded_output(model):
+    z = np.random.default_rng(0).standard_normal((3, 4))
+    assert not np.allclose(model.decode(z, 0), model.decode(z, 7))
+    np.testing.assert_allclose(model.sample(2, 3, seed=5), model.sample(2, 3, seed=5))
+    with pytest.raises(GtzanError):
+        model.sample(10, 1, 0)
+
+
+def test_save_and_load_give_the_same_decode(model, tmp_path):
+    path = tmp_path / "m" / "vae.keras"
+    path.parent.mkdir()
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, vae.CVAE) and loaded.slice_shape == SHAPE
+    z = np.random.default_rng(1).standard_normal((2, 4))
+    np.testing.assert_allclose(loaded.decode(z, 4), model.decode(z, 4), rtol=1e-5, atol=1e-4)
+
+
+def test_kl_warmup_is_linear():
+    m = types.SimpleNamespace(beta=2.0, warmup_epochs=4)
+    cb = vae.KLWarmup()
+    cb.set_model(m)
+    assert [cb.weight(e) for e in range(6)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+
+
+def test_generation_is_deterministic_and_exact_in_length(model):
+    a = gen.generate(model, "jazz", 1.3, seed=0, n_iter=4)
+    b = gen.generate(model, "jazz", 1.3, seed=0, n_iter=4)
+    c = gen.generate(model, 5, 1.3, seed=1, n_iter=4)
+    assert len(a) == round(1.3 * SR) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+    assert np.max(np.abs(a)) == pytest.approx(0.9, abs=1e-4)
+    with pytest.raises(GtzanError, match="blues"):
+        gen.generate(model, "polka", 1.0)
+    with pytest.raises(GtzanError):
+        gen.generate(model, "jazz", 0)
+    with pytest.raises(GtzanError):
+        gen.generate(model, "jazz", -1.0)
+
+
+def _energy_above(y, hz):
+    spec = np.abs(np.fft.rfft(y)) ** 2
+    return spec[np.fft.rfftfreq(len(y), 1 / SR) > hz].sum()
+
+
+def test_lowpass_removes_energy_above_the_cutoff(model):
+    noise = np.random.default_rng(0).standard_normal(SR).astype(np.float32)
+    low = gen.butter_filter(noise, SR, lowpass_hz=1000)
+    assert _energy_above(low, 2000) / _energy_above(noise, 2000) < 0.05
+    high = gen.butter_filter(noise, SR, highpass_hz=4000)
+    assert _energy_above(high, 4000) / _energy_above(high, 0) > 0.95
+    y = gen.generate(model, "rock", 1.0, seed=0, n_iter=4)
+    y_low = gen.generate(model, "rock", 1.0, seed=0, n_iter=4, lowpass_hz=1000)
+    # both peak-normalised: compare the share of energy above 2 kHz
+    share_low = _energy_above(y_low, 2000) / _energy_above(y_low, 0)
+    assert share_low / (_energy_above(y, 2000) / _energy_above(y, 0)) < 0.05
+    with pytest.raises(GtzanError):
+        gen.butter_filter(noise, SR, lowpass_hz=SR)
+
+
+def test_join_slices_cross_fades_to_an_exact_length():
+    ones = [np.ones(1000, np.float32)] * 3
+    y = gen.join_slices(ones, 2500, SR, crossfade_s=100 / SR)
+    assert len(y) == 2500 and np.all(y[:900] == 1) and np.all(y[1000:1800] == 1)
+    fade = gen.join_slices([np.ones(1000), np.zeros(1000)], 2000, SR, crossfade_s=100 / SR)
+    assert np.all(np.diff(fade[900:1000]) < 0) and fade[1000] == 0  # fades out over the overlap
+    assert len(gen.join_slices(ones, 5000, SR, crossfade_s=100 / SR)) == 5000  # zero-padded end
+    assert len(gen.join_slices(ones[:1], 10, SR)) == 10
+
+
+def test_written_wav_reads_back(tmp_path):
+    y = 0.5 * np.sin(2 * np.pi * 440 * np.arange(int(1.3 * SR)) / SR).astype(np.float32)
+    path = gen.write_wav(tmp_path / "out" / "deep" / "x.wav", y, SR)
+    info = sf.info(path)
+    assert (info.samplerate, info.channels, info.subtype, info.frames) == (SR, 1, "PCM_16", len(y))
+    back, _ = sf.read(path)
+    np.testing.assert_allclose(back, y, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def mel_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("vae_ds")
+    write_dataset(root / "genres", genres=("blues", "jazz", "rock"), per_genre=4, seconds=2.2)
+    tracks = data.find_dataset(root / "genres")
+    p = FeatureParams(kind="mel", slice_seconds=1.0, n_slices=2)
+    return store.build_store(tracks, p, root / "stores", n_jobs=1, progress=False), tracks
+
+
+def test_train_vae_writes_model_and_history(mel_store, tmp_path):
+    s, tracks = mel_store
+    sp = splits.song_split(tracks, seed=0)
+    r = vae.train_vae(s, sp, tmp_path / "vae", epochs=2, batch_size=8, latent_dim=4, warmup_epochs=2, verbose=0)
+    assert (tmp_path / "vae" / "vae.keras").exists()
+    h = pd.read_csv(tmp_path / "vae" / "vae_history.csv")
+    assert len(h) == 2 and {"loss", "reconstruction", "kl", "beta", "val_kl"} <= set(h.columns)
+    assert np.isfinite(h.kl).all() and np.isfinite(h.reconstruction).all()
+    assert h.beta.tolist() == [0.5, 1.0]
+    assert isinstance(r["history"], pd.DataFrame) and len(r["history"]) == 2
+    m = r["model"]
+    assert m.slice_shape == s.params.shape == (128, 44)
+    x = s.read([0, 1])
+    assert tuple(m((x, s.y[[0, 1]])).shape) == x.shape
+    assert np.isfinite(m.sample(0, 1, 0)).all()
+
+
+def test_train_vae_takes_only_the_mel_store(tmp_path):
+    fake = types.SimpleNamespace(params=FeatureParams(kind="mfcc"))
+    with pytest.raises(GtzanError, match="mel"):
+        vae.train_vae(fake, None, tmp_path / "x")
+
+
+def test_cli_generate_writes_a_wav_of_the_asked_length(tmp_path):
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    from gtzan_utils.vae import build_vae
+
+    model_path = tmp_path / "vae.keras"
+    build_vae(input_shape=(128, 44), latent_dim=4).save(model_path)
+    out = tmp_path / "out" / "jazz.wav"
+    cmd = [sys.executable, "-m", "gtzan_utils", "generate", "--genre", "jazz", "--seconds", "2.5",
+           "--model", str(model_path), "--out", str(out), "--lowpass", "4000"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    info = sf.info(out)
+    assert (info.samplerate, info.channels, info.frames) == (22050, 1, int(2.5 * 22050))
+    bad = subprocess.run(cmd[:4] + ["--genre", "polka"] + cmd[6:], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 1 and "polka" in bad.stderr and "Traceback" not in bad.stderr
