@@ -69,6 +69,11 @@ class Split:
             mask = (manifest.track_id + "#" + manifest.slice_index.astype(str)).isin(keys)
         return np.flatnonzero(mask.to_numpy())
 
+    def songs_on_two_sides(self, fold: int = 0) -> int:
+        """How many songs have slices in more than one subset of ``fold`` (0 for every split but ``paper``)."""
+        sides = [{k.split("#")[0] for k in self.folds[fold][s]} for s in SUBSETS]
+        return len((sides[0] & sides[1]) | (sides[0] & sides[2]) | (sides[1] & sides[2]))
+
     def summary(self) -> pd.DataFrame:
         return pd.DataFrame([{"fold": i, **{s: len(f[s]) for s in SUBSETS}} for i, f in enumerate(self.folds)])
 

@@ -15,6 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 
@@ -23,8 +24,6 @@ from .errors import GtzanError
 
 
 def _keras():
-    import keras
-
     return keras
 
 
@@ -44,11 +43,7 @@ def default_verbose() -> int:
     return 2 if in_papermill() else 1
 
 
-def _batches_base():
-    return _keras().utils.PyDataset
-
-
-class StoreBatches(_batches_base()):
+class StoreBatches(keras.utils.PyDataset):
     """Batches ``(x float32, y int)`` of manifest ``rows`` read from a store; reshuffled each epoch if asked."""
 
     def __init__(self, store, rows, batch_size: int = 32, shuffle: bool = False, seed: int = 0, **kwargs):

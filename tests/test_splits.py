@@ -27,9 +27,10 @@ def songs(keys):
 
 
 def assert_song_disjoint(sp):
-    for fold in sp.folds:
+    for i, fold in enumerate(sp.folds):
         a, b, c = (songs(fold[s]) for s in splits.SUBSETS)
         assert not (a & b) and not (a & c) and not (b & c)
+        assert sp.songs_on_two_sides(i) == 0
 
 
 def test_song_split_is_disjoint_stratified_and_sized():
@@ -75,6 +76,7 @@ def test_paper_split_leaks_songs():
     f = sp.folds[0]
     assert sum(len(f[s]) for s in splits.SUBSETS) == 600
     assert len(songs(f["train"]) & songs(f["test"])) > 30  # the leak this split exists to measure
+    assert sp.songs_on_two_sides() >= len(songs(f["train"]) & songs(f["test"]))
 
 
 def test_rows_select_manifest_positions():
