@@ -31,6 +31,8 @@ def _naive(paths, p_mfcc, p_mel, p_mel3) -> dict:
     """The seed's way: one load and one librosa call per slice and kind, arrays kept in lists."""
     import librosa
 
+    from .features import resize_time
+
     out = {"mfcc": [], "mel": [], "mel3": []}
     for path in paths:
         for i in range(p_mfcc.n_slices):
@@ -43,8 +45,6 @@ def _naive(paths, p_mfcc, p_mel, p_mel3) -> dict:
             for win, hop in p_mel3._mel3_frames():
                 S = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=win, hop_length=hop, win_length=win,
                                                    n_mels=p_mel3.n_mels)
-                from .features import resize_time
-
                 chans.append(resize_time(np.log(S + p_mel3.mel3_eps), p_mel3.mel3_width))
             out["mel3"].append(np.stack(chans, axis=-1))
     return {k: np.asarray(v) for k, v in out.items()}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from .errors import GtzanError
@@ -35,15 +36,8 @@ BN_MOMENTUM = 0.9
 MIN_IMAGENET_SIDE = 32
 
 
-def _keras():
-    import keras
-
-    return keras
-
-
 def _stem(input_shape, mean, variance, input_size, min_side: int = 1):
     """Input → (H, W, C) → training-split normalisation → optional resize. Returns (inputs, tensor)."""
-    keras = _keras()
     layers = keras.layers
     inputs = keras.Input(shape=tuple(input_shape), name="features")
     x = inputs
@@ -62,7 +56,7 @@ def _stem(input_shape, mean, variance, input_size, min_side: int = 1):
 
 
 def _head_output(x, n_classes, second_bn: bool):
-    layers = _keras().layers
+    layers = keras.layers
     x = layers.MaxPooling2D(pool_size=3, strides=2, padding="same", name="head_pool")(x)
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="head_bn")(x)
     x = layers.Dropout(0.3, name="head_dropout")(x)
@@ -75,7 +69,6 @@ def _head_output(x, n_classes, second_bn: bool):
 
 
 def _compile(model, optimizer: str, learning_rate: float):
-    keras = _keras()
     opt = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop}[optimizer](learning_rate=learning_rate)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
@@ -84,7 +77,6 @@ def _compile(model, optimizer: str, learning_rate: float):
 def build_vanilla_cnn(input_shape, n_classes=10, kind="mfcc", mean=None, variance=None, input_size=None,
                       learning_rate=None, optimizer=None, weights=None):
     """The paper's CNN. ``kind`` picks the paper's optimiser: RMSprop for MFCC inputs, Adam for mel inputs."""
-    keras = _keras()
     layers = keras.layers
     if weights not in (None, "none"):
         raise GtzanError("vanilla_cnn has no pretrained weights: leave WEIGHTS empty for it")
@@ -103,7 +95,6 @@ def build_vanilla_cnn(input_shape, n_classes=10, kind="mfcc", mean=None, varianc
 
 
 def _imagenet_base(app: str, input_shape, weights):
-    keras = _keras()
     cls = {"mobilenetv2": keras.applications.MobileNetV2, "densenet121": keras.applications.DenseNet121}[app]
     if weights in ("", "none"):
         weights = None
@@ -127,7 +118,6 @@ def _imagenet_base(app: str, input_shape, weights):
 
 def _build_transfer(app: str, second_bn: bool, input_shape, n_classes=10, kind="mel3", mean=None, variance=None,
                     input_size=None, learning_rate=None, optimizer=None, weights="imagenet"):
-    keras = _keras()
     layers = keras.layers
     inputs, x, c = _stem(input_shape, mean, variance, input_size, min_side=MIN_IMAGENET_SIDE)
     if c == 1:
@@ -176,7 +166,6 @@ def build_model(name: str, input_shape, kind: str, **kw):
 
 def base_of(model):
     """The ImageNet base inside a transfer model (None for the vanilla CNN)."""
-    keras = _keras()
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             return layer
@@ -185,7 +174,6 @@ def base_of(model):
 
 def unfreeze_top(model, n_layers: int = 30, learning_rate: float = 1e-5):
     """Stage 2: unfreeze the top ``n_layers`` of the base (BatchNorm layers stay frozen), recompile."""
-    keras = _keras()
     base = base_of(model)
     if base is None:
         raise GtzanError("only transfer models have a base to unfreeze")

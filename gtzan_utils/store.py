@@ -45,8 +45,9 @@ def tracks_key(tracks: pd.DataFrame) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
-def store_path(store_root, tracks: pd.DataFrame, params: FeatureParams) -> Path:
-    return Path(store_root) / f"{params.kind}-{params.key}-{tracks_key(tracks)}"
+def store_path(store_root, tracks: pd.DataFrame, params: FeatureParams, key: str | None = None) -> Path:
+    """``key`` (from :func:`tracks_key`) spares re-hashing the track list for each kind."""
+    return Path(store_root) / f"{params.kind}-{params.key}-{key or tracks_key(tracks)}"
 
 
 class FeatureStore:
@@ -111,9 +112,9 @@ def _read_progress(path: Path) -> dict[int, int]:
 class _Writer:
     """One store being filled: its X.npy (written with pwrite, never mapped) and its progress log."""
 
-    def __init__(self, tracks: pd.DataFrame, params: FeatureParams, store_root):
+    def __init__(self, tracks: pd.DataFrame, params: FeatureParams, store_root, key: str):
         self.params = params
-        self.path = path = store_path(store_root, tracks, params)
+        self.path = path = store_path(store_root, tracks, params, key)
         self.complete = (path / "complete.json").exists()
         if self.complete:
             return
@@ -181,7 +182,8 @@ def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2,
     tracks = tracks[["track_id", "genre", "path"]].reset_index(drop=True)
     if tracks.empty:
         raise GtzanError("no tracks to featurize: check the data folder with `gtzan validate`")
-    writers = [_Writer(tracks, p, store_root) for p in params_list]
+    key = tracks_key(tracks)
+    writers = [_Writer(tracks, p, store_root, key) for p in params_list]
     active = [w for w in writers if not w.complete]
     todo = [i for i in range(len(tracks)) if any(i not in w.done for w in active)]
     if limit is not None:

@@ -23,10 +23,6 @@ from .config import in_papermill
 from .errors import GtzanError
 
 
-def _keras():
-    return keras
-
-
 def setup_device() -> str:
     """Use a GPU with mixed precision when there is one; return a one-line description."""
     import tensorflow as tf
@@ -34,7 +30,7 @@ def setup_device() -> str:
     tf.get_logger().setLevel("ERROR")  # no retracing warnings for each model of a notebook
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
-        _keras().mixed_precision.set_global_policy("mixed_float16")
+        keras.mixed_precision.set_global_policy("mixed_float16")
         return f"GPU ({len(gpus)}): mixed precision on"
     return "CPU only: float32 (full runs belong on a GPU, e.g. Colab)"
 
@@ -87,7 +83,6 @@ def _config_key(cfg: dict) -> str:
 def fit(model, store, train_rows, val_rows, out_dir, epochs: int, batch_size: int = 32, patience: int = 6,
         seed: int = 0, verbose: int | None = None, extra_callbacks=(), initial_epoch: int = 0):
     """``model.fit`` on batches from the store with the run's callbacks; resumes from ``out_dir/backup``."""
-    keras = _keras()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [
@@ -125,7 +120,6 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
     from . import evaluate as ev
     from .models import build_model
 
-    keras = _keras()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = None if weights in ("", "none", "None") else weights
