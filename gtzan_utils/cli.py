@@ -1,10 +1,12 @@
 """The ``gtzan`` command line (also ``python -m gtzan_utils``).
 
 Errors a user can cause are printed as one line and exit with status 1, without a traceback.
+``gtzan predict`` reports each file it cannot read and goes on: status 2 when some files were skipped.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -76,6 +78,25 @@ def _cmd_generate(a):
     print(f"{a.genre}, {len(y) / 22050:.2f} s: {write_wav(a.out, y)}")
 
 
+def _cmd_predict(a):
+    from .predict import load_classifier, predict_files, top_k
+
+    model, params, labels = load_classifier(a.model)
+    done, failed = predict_files(model, params, labels, a.files)
+    if a.json:
+        print(json.dumps({"model": str(a.model), "predictions": done, "skipped": failed}, indent=1))
+    else:
+        for r in done:
+            t = top_k(r, 3)
+            guesses = ", ".join(f"{g} {p:.0%}" for g, p in zip(t.genre, t.probability))
+            print(f"{r['file']} ({r['n_slices']} slices): {guesses}")
+    for f in failed:
+        print(f"gtzan predict: skipped {f['error']}", file=sys.stderr)
+    if failed:
+        return 1 if not done else 2
+    return 0
+
+
 def _cmd_bench(a):
     from . import bench
 
@@ -132,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lowpass", type=float, default=None, help="Butterworth low-pass cut-off in Hz")
     s.add_argument("--highpass", type=float, default=None, help="Butterworth high-pass cut-off in Hz")
     s.set_defaults(func=_cmd_generate)
+
+    s = sub.add_parser("predict", help="genre probabilities of audio files with a trained classifier")
+    s.add_argument("files", type=Path, nargs="+", help="audio files (wav, au, flac, ogg, mp3, ...)")
+    s.add_argument("--model", type=Path, required=True, help="a model.keras (or its folder) from notebook 03 or 04")
+    s.add_argument("--json", action="store_true", help="print JSON instead of the top-3 table")
+    s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("bench", help="benchmarks that print figures (not tests)")
     s.add_argument("what", choices=["featurize", "memory", "stream", "train"])

@@ -20,17 +20,30 @@ N_FFT, HOP_LENGTH = 2048, 512  # those of the mel store (FeatureParams defaults)
 PEAK = 0.9
 
 
-def mel_db_to_audio(mel_db, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_iter=32, random_state=0) -> np.ndarray:
+INVERSIONS = ("nnls", "pinv")
+
+
+def mel_db_to_audio(mel_db, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_iter=32, random_state=0,
+                    inverse: str = "nnls") -> np.ndarray:
     """Log-mel in dB (..., n_mels, frames; ``power_to_db`` with ref 1.0) → waveform(s) (..., samples).
 
-    Same as ``librosa.feature.inverse.mel_to_audio`` (``mel_to_stft`` then ``griffinlim``), except that the
-    Griffin-Lim random phase comes from ``random_state``: ``mel_to_audio`` passes no seed, so its output
-    would depend on numpy's global random state.
+    ``inverse="nnls"`` is ``librosa.feature.inverse.mel_to_audio`` (``mel_to_stft``'s non-negative least
+    squares, then ``griffinlim``), except that the Griffin-Lim random phase comes from ``random_state``:
+    ``mel_to_audio`` passes no seed, so its output would depend on numpy's global random state.
+    ``inverse="pinv"`` replaces the NNLS (≈ 1.5 s per 5-s slice on a CPU core, nearly all of it scipy's
+    per-variable bound handling) by the clipped pseudo-inverse of the mel basis (milliseconds): on a real
+    GTZAN slice its mel error is 0.7 dB against 0.2 dB for NNLS. The quick profile uses it.
     """
     import librosa
 
+    if inverse not in INVERSIONS:
+        raise GtzanError(f"unknown mel inversion {inverse!r}: use one of {', '.join(INVERSIONS)}")
     M = librosa.db_to_power(np.asarray(mel_db, np.float32), ref=1.0)
-    S = librosa.feature.inverse.mel_to_stft(M=M, sr=sr, n_fft=n_fft, power=2.0)
+    if inverse == "nnls":
+        S = librosa.feature.inverse.mel_to_stft(M=M, sr=sr, n_fft=n_fft, power=2.0)
+    else:
+        basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=M.shape[-2], dtype=M.dtype)
+        S = np.sqrt(np.clip(np.einsum("fm,...mt->...ft", np.linalg.pinv(basis), M, optimize=True), 0, None))
     return librosa.griffinlim(S=S, n_iter=n_iter, hop_length=hop_length, n_fft=n_fft,
                               random_state=random_state).astype(np.float32)
 
@@ -78,11 +91,11 @@ def genre_index(genre, labels=GENRES) -> int:
     raise GtzanError(f"unknown genre {genre!r}: use one of {', '.join(labels)} (or their index 0..{len(labels) - 1})")
 
 
-def generate(model, genre, seconds: float, seed=0, sr=SR, lowpass_hz=None, highpass_hz=None, labels=GENRES,
-             n_iter=32, crossfade_s=0.05) -> np.ndarray:
-    """``seconds`` of audio of ``genre`` (name or index in ``labels``) from a CVAE: float32, peak 0.9,
+def generate(model, genre, seconds: float, seed=0, sr=SR, lowpass_hz=None, highpass_hz=None, labels=None,
+             n_iter=32, crossfade_s=0.05, inverse: str = "nnls") -> np.ndarray:
+    """``seconds`` of audio of ``genre`` (name or index in ``labels``, by default the model's) from a CVAE: float32, peak 0.9,
     exactly ``round(seconds * sr)`` samples, the same for the same ``seed``."""
-    gi = genre_index(genre, labels)
+    gi = genre_index(genre, labels or getattr(model, "labels", GENRES))
     try:
         seconds = float(seconds)
     except (TypeError, ValueError):
@@ -97,7 +110,7 @@ def generate(model, genre, seconds: float, seed=0, sr=SR, lowpass_hz=None, highp
     xf = min(int(round(crossfade_s * sr)), slice_len // 2)
     n_slices = max(1, math.ceil((n_samples - xf) / (slice_len - xf)))
     mels = model.sample(gi, n_slices, seed)
-    audio = mel_db_to_audio(mels, sr=sr, n_iter=n_iter, random_state=seed)
+    audio = mel_db_to_audio(mels, sr=sr, n_iter=n_iter, random_state=seed, inverse=inverse)
     y = join_slices(list(audio), n_samples, sr, crossfade_s=xf / sr)
     y = butter_filter(y, sr, lowpass_hz=lowpass_hz, highpass_hz=highpass_hz)
     peak = float(np.max(np.abs(y))) if len(y) else 0.0

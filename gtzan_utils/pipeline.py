@@ -119,6 +119,9 @@ def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "
         log.removeHandler(handler)
         handler.close()
     total = sum(v["seconds"] for v in record["notebooks"].values())
+    table = run_dir / "06_results" / "table1.md"
+    if table.exists():
+        print("\n" + table.read_text())
     print(f"\nexecuted notebooks: {run_dir / 'notebooks'}\nresults and figures: {run_dir}\n"
           f"wall time of the notebooks: {total:.0f} s")
     return run_dir

@@ -108,3 +108,47 @@ def plot_store_examples(store, n_cols: int = 5):
         ax.axis("off")
     fig.suptitle(f"{store.params.kind}: slice shape {store.params.shape}")
     return fig
+
+
+def plot_mel_grid(mels, titles, n_cols: int = 5, sr: int = SR, hop_length: int = 512, suptitle: str = ""):
+    """Log-mel slices (n, n_mels, frames) in dB side by side, with a shared colour scale; returns the figure."""
+    mels = np.asarray(mels, np.float32)
+    n = len(mels)
+    n_cols = max(1, min(n_cols, n))
+    n_rows = int(np.ceil(n / n_cols))
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.5 * n_rows), constrained_layout=True,
+                             squeeze=False)
+    import librosa.display
+
+    lo, hi = np.percentile(mels, [1, 99.5]) if n else (0, 1)
+    img = None
+    for ax, x, t in zip(axes.flat, mels, titles):
+        img = librosa.display.specshow(x, sr=sr, hop_length=hop_length, x_axis="time", y_axis="mel", ax=ax,
+                                       vmin=lo, vmax=hi)
+        ax.set_title(t, fontsize=9)
+        ax.label_outer()
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    if img is not None:
+        fig.colorbar(img, ax=axes, format="%+.0f dB", shrink=0.8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    return fig
+
+
+def plot_vae_history(history: pd.DataFrame):
+    """Reconstruction and KL per epoch (training and validation) and the KL weight β: posterior collapse
+    shows as a KL falling towards 0."""
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), constrained_layout=True)
+    epoch = history["epoch"] + 1
+    for ax, key in zip(axes[:2], ("reconstruction", "kl")):
+        ax.plot(epoch, history[key], marker="o", label="train")
+        if f"val_{key}" in history:
+            ax.plot(epoch, history[f"val_{key}"], marker="o", label="validation")
+        ax.set(xlabel="epoch", ylabel=key, title={"reconstruction": "reconstruction (squared error, normalised)",
+                                                  "kl": "KL divergence (nats per slice)"}[key])
+        ax.legend()
+    if "beta" in history:
+        axes[2].plot(epoch, history["beta"], marker="o", color="grey")
+    axes[2].set(xlabel="epoch", ylabel="β", title="KL weight (warm-up)")
+    return fig

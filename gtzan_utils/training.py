@@ -40,25 +40,47 @@ def default_verbose() -> int:
 
 
 class StoreBatches(keras.utils.PyDataset):
-    """Batches ``(x float32, y int)`` of manifest ``rows`` read from a store; reshuffled each epoch if asked."""
+    """Batches ``(x float32, y int)`` of manifest ``rows`` read from a store; reshuffled each epoch if asked.
 
-    def __init__(self, store, rows, batch_size: int = 32, shuffle: bool = False, seed: int = 0, **kwargs):
+    ``extra=(X, y)``: in-memory slices (e.g. VAE-generated, notebook 05) mixed into the batches after the rows.
+    """
+
+    def __init__(self, store, rows, batch_size: int = 32, shuffle: bool = False, seed: int = 0, extra=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.store, self.rows, self.batch_size, self.shuffle = store, np.asarray(rows, np.int64), batch_size, shuffle
         self.labels = store.y
+        if extra is not None:
+            ex, ey = np.asarray(extra[0], np.float32), np.asarray(extra[1]).astype(self.labels.dtype)
+            if ex.shape[1:] != tuple(store.params.shape) or len(ex) != len(ey):
+                raise GtzanError(f"extra slices must be (n, {', '.join(map(str, store.params.shape))}) with one label "
+                                 f"each, got {ex.shape} and {len(ey)} labels")
+            self.extra = (ex, ey)
+        else:
+            self.extra = None
+        n = len(self.rows) + (len(self.extra[1]) if self.extra else 0)
         self._rng = np.random.default_rng(seed)
-        self.order = self._rng.permutation(len(self.rows)) if shuffle else np.arange(len(self.rows))
+        self.order = self._rng.permutation(n) if shuffle else np.arange(n)
 
     def __len__(self):
-        return int(np.ceil(len(self.rows) / self.batch_size))
+        return int(np.ceil(len(self.order) / self.batch_size))
 
     def __getitem__(self, i):
-        idx = self.rows[self.order[i * self.batch_size:(i + 1) * self.batch_size]]
-        return self.store.read(idx), self.labels[idx]
+        pos = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        if self.extra is None:
+            idx = self.rows[pos]
+            return self.store.read(idx), self.labels[idx]
+        from_store, n = pos < len(self.rows), len(self.rows)
+        x = np.empty((len(pos), *self.store.params.shape), np.float32)
+        y = np.empty(len(pos), self.labels.dtype)
+        idx = self.rows[pos[from_store]]
+        x[from_store], y[from_store] = self.store.read(idx), self.labels[idx]
+        x[~from_store], y[~from_store] = self.extra[0][pos[~from_store] - n], self.extra[1][pos[~from_store] - n]
+        return x, y
 
     def on_epoch_end(self):
         if self.shuffle:
-            self.order = self._rng.permutation(len(self.rows))
+            self.order = self._rng.permutation(len(self.order))
 
 
 def train_stats(store, rows, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -81,8 +103,9 @@ def _config_key(cfg: dict) -> str:
 
 
 def fit(model, store, train_rows, val_rows, out_dir, epochs: int, batch_size: int = 32, patience: int = 6,
-        seed: int = 0, verbose: int | None = None, extra_callbacks=(), initial_epoch: int = 0):
-    """``model.fit`` on batches from the store with the run's callbacks; resumes from ``out_dir/backup``."""
+        seed: int = 0, verbose: int | None = None, extra_callbacks=(), initial_epoch: int = 0, extra_train=None):
+    """``model.fit`` on batches from the store with the run's callbacks; resumes from ``out_dir/backup``.
+    ``extra_train=(X, y)``: in-memory slices added to the training batches only."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [
@@ -92,7 +115,7 @@ def fit(model, store, train_rows, val_rows, out_dir, epochs: int, batch_size: in
         keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
         *extra_callbacks,
     ]
-    train = StoreBatches(store, train_rows, batch_size, shuffle=True, seed=seed)
+    train = StoreBatches(store, train_rows, batch_size, shuffle=True, seed=seed, extra=extra_train)
     val = StoreBatches(store, val_rows, batch_size) if len(val_rows) else None
     return model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, initial_epoch=initial_epoch,
                      verbose=default_verbose() if verbose is None else verbose)
@@ -110,8 +133,12 @@ def read_history(out_dir) -> pd.DataFrame:
 def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epochs: int = 30, batch_size: int = 32,
                    patience: int = 6, seed: int = 0, weights=None, input_size=None, learning_rate=None,
                    max_train_slices: int | None = None, fine_tune_epochs: int = 0, fine_tune_layers: int = 30,
-                   verbose: int | None = None, extra_callbacks=()) -> dict:
+                   verbose: int | None = None, extra_callbacks=(), extra_train=None) -> dict:
     """Train one model on one store and split fold, score it on the test songs, write everything to ``out_dir``.
+
+    ``extra_train=(X, y)``: in-memory slices added to the training split only (the augmentation experiment of
+    notebook 05); their hash is part of the configuration, and normalisation statistics stay those of the
+    real training slices.
 
     Files: ``model.keras`` (best weights, normaliser inside), ``history.csv``, ``metrics.json``. A finished
     experiment with the same configuration is not trained again: its model is loaded and re-scored.
@@ -119,6 +146,7 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
     """
     from . import evaluate as ev
     from .models import build_model
+    from .predict import write_features
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -127,10 +155,15 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
            "split_seed": split.seed, "fold": fold, "epochs": epochs, "batch_size": batch_size, "patience": patience,
            "seed": seed, "weights": weights, "input_size": input_size, "learning_rate": learning_rate,
            "max_train_slices": max_train_slices, "fine_tune_epochs": fine_tune_epochs}
+    if extra_train is not None:
+        ex = np.ascontiguousarray(extra_train[0], np.float32)
+        cfg["extra_train"] = {"n": int(len(ex)), "sha256": hashlib.sha256(ex.tobytes() + np.asarray(
+            extra_train[1], np.int64).tobytes()).hexdigest()[:16]}
     key = _config_key(cfg)
     metrics_path, model_path = out_dir / "metrics.json", out_dir / "model.keras"
     if metrics_path.exists() and model_path.exists() and json.loads(metrics_path.read_text()).get("config_key") == key:
         model = keras.models.load_model(model_path)
+        write_features(out_dir, store.params, store.labels)
         results = ev.evaluate(model, store, split, fold)
         return {"model": model, "results": results, "history": read_history(out_dir),
                 "metrics": json.loads(metrics_path.read_text()), "out_dir": out_dir}
@@ -150,19 +183,22 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
     mean, var = train_stats(store, train_rows)
     model = build_model(model_name, store.params.shape, store.params.kind, n_classes=len(store.labels), mean=mean,
                         variance=var, weights=weights, input_size=input_size, learning_rate=learning_rate)
-    fit(model, store, train_rows, val_rows, out_dir, epochs, batch_size, patience, seed, verbose, extra_callbacks)
+    fit(model, store, train_rows, val_rows, out_dir, epochs, batch_size, patience, seed, verbose, extra_callbacks,
+        extra_train=extra_train)
     if fine_tune_epochs:
         from .models import unfreeze_top
 
         unfreeze_top(model, fine_tune_layers)
         done = len(read_history(out_dir))
         fit(model, store, train_rows, val_rows, out_dir, done + fine_tune_epochs, batch_size, patience, seed,
-            verbose, extra_callbacks, initial_epoch=done)
+            verbose, extra_callbacks, initial_epoch=done, extra_train=extra_train)
     model.save(model_path)
+    write_features(out_dir, store.params, store.labels)
     results = ev.evaluate(model, store, split, fold)
     history = read_history(out_dir)
     proto = ev.protocol(split, fold, seed, store, pretrained=weights or False, epochs_run=int(len(history)),
-                        n_train_slices_used=int(len(train_rows)), input_size=input_size)
+                        n_train_slices_used=int(len(train_rows)), input_size=input_size,
+                        n_extra_train_slices=int(len(extra_train[1])) if extra_train is not None else 0)
     ev.write_metrics(metrics_path, model_name, store.params.kind, results, proto, config=cfg, config_key=key,
                      parameters=int(model.count_params()))
     return {"model": model, "results": results, "history": history,

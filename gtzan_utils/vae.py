@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from .config import GENRES
 from .errors import GtzanError
 from .training import StoreBatches, train_stats
 
@@ -90,8 +91,12 @@ class CVAE(keras.Model):
     """Genre-conditioned VAE; see the module docstring. Build it with :func:`build_vae`."""
 
     def __init__(self, slice_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warmup_epochs=5,
-                 mean=0.0, std=1.0, filters=FILTERS, seed=0, **kwargs):
+                 mean=0.0, std=1.0, filters=FILTERS, seed=0, labels=None, **kwargs):
         super().__init__(**kwargs)
+        #: genre names in label order (the store's labels), so that a loaded model knows what it can make
+        self.labels = list(labels) if labels else list(GENRES[:int(n_genres)])
+        if len(self.labels) != int(n_genres):
+            raise GtzanError(f"{len(self.labels)} genre labels for {n_genres} genres")
         self.slice_shape = tuple(int(v) for v in slice_shape)
         h, w = self.slice_shape
         self.n_genres, self.latent_dim, self.filters = int(n_genres), int(latent_dim), tuple(filters)
@@ -112,7 +117,8 @@ class CVAE(keras.Model):
 
         return {"name": self.name, "slice_shape": list(self.slice_shape), "n_genres": self.n_genres,
                 "latent_dim": self.latent_dim, "beta": self.beta, "warmup_epochs": self.warmup_epochs,
-                "mean": plain(self.mean_), "std": plain(self.std_), "filters": list(self.filters), "seed": self.seed}
+                "mean": plain(self.mean_), "std": plain(self.std_), "filters": list(self.filters), "seed": self.seed,
+                "labels": self.labels}
 
     @classmethod
     def from_config(cls, config):
@@ -232,14 +238,19 @@ class KLWarmup(keras.callbacks.Callback):
 
 
 def build_vae(input_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warmup_epochs=5, mean=0.0,
-              std=1.0) -> CVAE:
+              std=1.0, filters=FILTERS, labels=None) -> CVAE:
     """A :class:`CVAE` for log-mel slices of ``input_shape``, compiled with Adam 1e-3.
 
     ``mean``/``std``: the training split's statistics in dB (scalars or one value per mel bin).
+    ``filters``: the 4 encoder convolutions' widths (the decoder mirrors them); the decoder's last, full-size
+    layers dominate the cost, so the quick profile halves or quarters them.
     """
     if len(input_shape) != 2:
         raise GtzanError(f"the VAE takes 2-D log-mel slices (n_mels, frames), not shape {tuple(input_shape)}")
-    model = CVAE(input_shape, n_genres, latent_dim, beta, warmup_epochs, mean, std, name="cvae")
+    if len(filters) != 4 or min(int(f) for f in filters) < 1:
+        raise GtzanError(f"the VAE needs 4 positive filter counts (one per encoder convolution), got {filters}")
+    model = CVAE(input_shape, n_genres, latent_dim, beta, warmup_epochs, mean, std, filters=filters, labels=labels,
+                 name="cvae")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3))
     model.optimizer.build(model.trainable_variables)  # saved and loaded files then carry the same slots
     return model
@@ -254,29 +265,43 @@ class VAEBatches(StoreBatches):
 
 
 def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, beta=1.0, warmup_epochs=5, seed=0,
-              verbose=2, fold=0) -> dict:
+              verbose=2, fold=0, filters=FILTERS, max_train_slices: int | None = None) -> dict:
     """Train a :class:`CVAE` on a ``mel`` store's training slices of ``split`` (validation on its val slices).
 
-    Writes ``out_dir/vae.keras`` and ``out_dir/vae_history.csv`` (loss, reconstruction, kl, beta per epoch).
-    Returns ``{"model", "history"}`` (history as a DataFrame).
+    Writes ``out_dir/vae.keras``, ``out_dir/vae_history.csv`` (loss, reconstruction, kl, beta per epoch) and
+    ``out_dir/vae_config.json``. A finished model with the same configuration is loaded, not retrained.
+    Returns ``{"model", "history", "config"}`` (history as a DataFrame).
     """
+    import hashlib
+    import json
+
     if store.params.kind != "mel":
         raise GtzanError(f"the VAE is trained on the 'mel' store (128-bin log-mel in dB), not {store.params.kind!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(seed)
     m = store.manifest
     train_rows, val_rows = split.rows(m, "train", fold), split.rows(m, "val", fold)
     if len(train_rows) == 0:
         raise GtzanError(f"split {split.name} fold {fold} has no training slices in store {store.path.name}")
+    if max_train_slices and len(train_rows) > max_train_slices:
+        train_rows = np.sort(np.random.default_rng(seed).choice(train_rows, max_train_slices, replace=False))
+    cfg = {"store": store.path.name, "split": split.name, "split_seed": split.seed, "fold": fold, "epochs": epochs,
+           "batch_size": batch_size, "latent_dim": latent_dim, "beta": beta, "warmup_epochs": warmup_epochs,
+           "seed": seed, "filters": list(filters), "n_train_slices": int(len(train_rows)),
+           "n_val_slices": int(len(val_rows))}
+    key = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
+    model_path, history_path, config_path = out_dir / "vae.keras", out_dir / "vae_history.csv", out_dir / "vae_config.json"
+    if model_path.exists() and config_path.exists() and json.loads(config_path.read_text()).get("key") == key:
+        return {"model": keras.models.load_model(model_path), "history": pd.read_csv(history_path), "config": cfg}
+    keras.utils.set_random_seed(seed)
     mean, var = train_stats(store, train_rows)
     model = build_vae(store.params.shape, len(store.labels), latent_dim, beta, warmup_epochs, mean[:, 0],
-                      np.sqrt(var[:, 0]))
-    history_path = out_dir / "vae_history.csv"
+                      np.sqrt(var[:, 0]), filters=filters, labels=store.labels)
     history_path.unlink(missing_ok=True)
     callbacks = [KLWarmup(), keras.callbacks.CSVLogger(str(history_path))]
     train = VAEBatches(store, train_rows, batch_size, shuffle=True, seed=seed)
     val = VAEBatches(store, val_rows, batch_size) if len(val_rows) else None
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
-    model.save(out_dir / "vae.keras")
-    return {"model": model, "history": pd.read_csv(history_path)}
+    model.save(model_path)
+    config_path.write_text(json.dumps({"key": key, **cfg}, indent=1))  # last: marks the model as finished
+    return {"model": model, "history": pd.read_csv(history_path), "config": cfg}

@@ -1,0 +1,228 @@
+"""Judging generated audio by more than ear: what a trained genre classifier hears in it.
+
+Every *set* of slices (generated, a baseline, real) is brought to the classifier's input (the ``mel`` store's
+128-bin log-mel) and scored against the real **test** slices of the same split:
+
+* **accuracy** — the share of the set's slices that the classifier assigns to the intended genre;
+* **Fréchet distance** between the classifier's penultimate-layer embeddings (the vanilla CNN's 64-unit
+  ``dense`` layer) of the set and of the real test slices, per genre and over all genres — the FID recipe
+  (Heusel et al. 2017) with a genre classifier in place of Inception, as FAD does with VGGish. With few
+  slices per genre the estimate is biased upwards; compare sets of equal size only.
+
+================================  ======================================================================
+set                               what
+================================  ======================================================================
+``real, validation songs``        the floor: real slices of other unseen songs (not used for training)
+``VAE, spectrogram``              decoder output (log-mel dB) fed to the classifier as it is
+``VAE, audio``                    decoder → Griffin-Lim → audio → log-mel again: what a listener hears
+``genre mean, audio``             baseline: Griffin-Lim of each genre's mean training spectrogram
+``real → mel → audio``            the ceiling the inversion allows: the validation slices → Griffin-Lim
+================================  ======================================================================
+
+:func:`reconstruction_db` measures the VAE on real test slices (encode → decode, mean absolute error in dB).
+:func:`judge_classifier` finds the classifier notebook 03 trained (or trains one) and :func:`augment_slices`
+draws the generated training slices of the augmentation experiment. Shown in notebook 05_vae_generation.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from .errors import GtzanError
+from .features import compute_slices
+from .generate import mel_db_to_audio
+
+EMBEDDING_LAYER = "dense"
+
+
+def embedding_model(classifier, layer: str = EMBEDDING_LAYER):
+    """A model with the classifier's inputs and two outputs: genre probabilities and ``layer``'s activations."""
+    try:
+        emb = classifier.get_layer(layer).output
+    except ValueError:
+        raise GtzanError(f"classifier {classifier.name} has no layer {layer!r} to embed with: use the vanilla CNN "
+                         f"of notebook 03 (its penultimate layer is 'dense')") from None
+    return keras.Model(classifier.inputs, [classifier.outputs[0], emb], name=f"{classifier.name}_embed")
+
+
+def classify(embedder, x, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, embeddings) of slices ``x`` as numpy arrays."""
+    x = np.asarray(x, np.float32)
+    if len(x) == 0:
+        n_classes, dim = embedder.outputs[0].shape[-1], embedder.outputs[1].shape[-1]
+        return np.zeros((0, n_classes), np.float32), np.zeros((0, dim), np.float32)
+    probs, emb = embedder.predict(x, batch_size=batch_size, verbose=0)
+    return np.asarray(probs), np.asarray(emb).reshape(len(x), -1)
+
+
+def frechet_distance(a, b) -> float:
+    """Fréchet distance between Gaussians fitted to two sets of embeddings (rows are samples):
+    ``|μa − μb|² + tr(Σa + Σb − 2 (Σa Σb)^½)``. One sample has covariance 0."""
+    from scipy import linalg
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) == 0 or len(b) == 0:
+        return float("nan")
+    if a.shape[1] != b.shape[1]:
+        raise GtzanError(f"embeddings of different sizes: {a.shape[1]} and {b.shape[1]}")
+
+    def cov(x):
+        return np.atleast_2d(np.cov(x, rowvar=False)) if len(x) > 1 else np.zeros((x.shape[1], x.shape[1]))
+
+    ca, cb = cov(a), cov(b)
+    covmean = linalg.sqrtm(ca @ cb)
+    if not np.all(np.isfinite(covmean)):  # a near-singular product: offset the diagonals (as pytorch-fid does)
+        off = np.eye(len(ca)) * 1e-6
+        covmean = linalg.sqrtm((ca + off) @ (cb + off))
+    covmean = np.real(covmean)
+    d = a.mean(0) - b.mean(0)
+    return float(max(d @ d + np.trace(ca) + np.trace(cb) - 2 * np.trace(covmean), 0.0))
+
+
+def audio_to_features(audio, params) -> np.ndarray:
+    """Audio slices (n, samples) → features of ``params`` (n, *shape); each slice is padded or cut to the
+    store's slice length first (Griffin-Lim returns ``(frames − 1) · hop`` samples, a few ms short)."""
+    audio = np.atleast_2d(np.asarray(audio, np.float32))
+    n = params.slice_samples
+    audio = np.pad(audio[:, :n], ((0, 0), (0, max(0, n - audio.shape[1]))))
+    return compute_slices(audio, params)
+
+
+def resynthesize(mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = "nnls") -> np.ndarray:
+    """Log-mel slices → Griffin-Lim audio → log-mel slices again (what the classifier hears of the audio)."""
+    mels_db = np.asarray(mels_db, np.float32)
+    if len(mels_db) == 0:
+        return mels_db
+    audio = mel_db_to_audio(mels_db, sr=params.sr, n_fft=params.n_fft, hop_length=params.hop_length, n_iter=n_iter,
+                            random_state=seed, inverse=inverse)
+    return audio_to_features(audio, params)
+
+
+def genre_means(store, rows, chunk: int = 256) -> np.ndarray:
+    """Each genre's mean slice (in dB) over manifest ``rows``: (n_genres, *shape), NaN for an absent genre."""
+    rows = np.sort(np.asarray(rows))
+    k = len(store.labels)
+    s = np.zeros((k, *store.params.shape))
+    n = np.zeros(k)
+    for a in range(0, len(rows), chunk):
+        part = rows[a:a + chunk]
+        x, y = store.read(part), store.y[part]
+        np.add.at(s, y, x)
+        n += np.bincount(y, minlength=k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (s / n.reshape(-1, *([1] * len(store.params.shape)))).astype(np.float32)
+
+
+def judge_sets(embedder, sets: dict, reference, labels) -> pd.DataFrame:
+    """One row per (set, genre) and one per set over all genres: n, accuracy, Fréchet distance to the reference.
+
+    ``sets``: name → (slices, genre indices); ``reference``: (real test slices, genre indices).
+    """
+    _, ref_emb = classify(embedder, reference[0])
+    ref_y = np.asarray(reference[1])
+    rows = []
+    for name, (x, y) in sets.items():
+        y = np.asarray(y)
+        probs, emb = classify(embedder, x)
+        hit = probs.argmax(axis=1) == y
+        rows.append({"set": name, "genre": "all", "n": int(len(y)), "accuracy": float(hit.mean()) if len(y) else np.nan,
+                     "frechet": frechet_distance(emb, ref_emb)})
+        for g in np.unique(y):
+            mine = y == g
+            rows.append({"set": name, "genre": labels[g], "n": int(mine.sum()), "accuracy": float(hit[mine].mean()),
+                         "frechet": frechet_distance(emb[mine], ref_emb[ref_y == g])})
+    return pd.DataFrame(rows)
+
+
+def summary_table(judged: pd.DataFrame) -> pd.DataFrame:
+    """Sets as rows; overall accuracy, overall Fréchet distance and the mean of the per-genre distances."""
+    overall = judged[judged.genre == "all"].set_index("set")[["n", "accuracy", "frechet"]]
+    per = judged[judged.genre != "all"].groupby("set", sort=False).frechet.mean().rename("frechet, genre mean")
+    return overall.join(per).rename(columns={"frechet": "frechet, all"})
+
+
+def reconstruction_db(vae, x, genres, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Encode → decode real slices through ``z_mean``: (reconstructions in dB, mean absolute error per slice, dB)."""
+    x = np.asarray(x, np.float32)
+    recon = [np.asarray(keras.ops.convert_to_numpy(vae((x[a:a + batch_size], np.asarray(genres)[a:a + batch_size]))))
+             for a in range(0, len(x), batch_size)]
+    recon = np.concatenate(recon) if recon else np.zeros_like(x)
+    return recon, np.abs(recon - x).reshape(len(x), -1).mean(axis=1)
+
+
+def sample_per_genre(vae, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` VAE slices of every genre (log-mel dB) and their genre indices; genre g uses seed ``seed + g``."""
+    xs = [vae.sample(g, n, seed=seed + g) for g in range(vae.n_genres)]
+    return np.concatenate(xs), np.repeat(np.arange(vae.n_genres), n)
+
+
+def augment_slices(vae, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The augmentation experiment's extra training slices: ``k`` generated slices per genre, drawn with a
+    seed apart from the judging samples."""
+    return sample_per_genre(vae, k, seed=seed + 10_000)
+
+
+TRAIN_SETTINGS = ("epochs", "batch_size", "patience", "seed", "input_size", "learning_rate", "max_train_slices")
+
+
+def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
+    """The vanilla CNN that judges generated audio: notebook 03's model on this store and split when the run
+    folder has one (loaded, not retrained: its configuration matches), otherwise one trained now into
+    ``out_dir/classifier`` with ``fallback`` settings (``epochs``, ``patience``, ...).
+
+    Returns :func:`gtzan_utils.training.run_experiment`'s dict plus ``settings`` (the training settings, so
+    that the augmentation run can use exactly the same) and ``source`` (where the model came from).
+    """
+    from .training import run_experiment
+
+    nb03 = Path(run_dir) / "03_vanilla_cnn" / f"vanilla_cnn-{store.params.kind}-{split.name}"
+    cfg_path = nb03 / "config.json"
+    if cfg_path.exists() and (nb03 / "model.keras").exists():
+        cfg = json.loads(cfg_path.read_text())
+        if cfg.get("store") == store.path.name and cfg.get("fold") == 0:
+            settings = {k: cfg.get(k) for k in TRAIN_SETTINGS}
+            if settings["input_size"]:
+                settings["input_size"] = tuple(settings["input_size"])
+            run = run_experiment("vanilla_cnn", store, split, nb03, **settings)
+            return {**run, "settings": settings, "source": str(nb03)}
+    settings = {k: fallback.get(k) for k in TRAIN_SETTINGS if fallback.get(k) is not None}
+    out = Path(out_dir) / "classifier"
+    run = run_experiment("vanilla_cnn", store, split, out, **settings)
+    return {**run, "settings": settings, "source": f"{out} (trained in notebook 05: 03 had none for this split)"}
+
+
+def augmentation_result(without: dict, with_extra: dict, k: int) -> dict:
+    """Test accuracies (slice and song level) of the classifier trained without and with ``k`` generated slices
+    per genre, from the two runs' metrics; the difference is ``with − without``."""
+    def accs(doc):
+        return {level: r["accuracy"] for level, r in doc["results"].items()}
+
+    a, b = accs(without["metrics"]), accs(with_extra["metrics"])
+    return {"k_per_genre": int(k), "without": a, "with": b, "difference": {lv: b[lv] - a[lv] for lv in a if lv in b},
+            "protocol": {**with_extra["metrics"]["protocol"],
+                         "note": "generated slices added to the training split only; same split, seed and settings"}}
+
+
+def write_metrics(path, *, vae_config: dict, history: pd.DataFrame, judged: pd.DataFrame, reconstruction: dict,
+                  protocol: dict, augmentation: dict | None = None) -> dict:
+    """``vae_metrics.json`` of notebook 05: the VAE's configuration and last epoch, the judging table (every set,
+    overall and per genre), the reconstruction error, the augmentation result, each with its protocol."""
+    import time
+
+    from .evaluate import versions
+
+    last = history.iloc[-1].to_dict() if len(history) else {}
+    doc = {"vae": {"config": vae_config, "epochs_run": int(len(history)),
+                   "last_epoch": {k: float(v) for k, v in last.items()}},
+           "judging": {"protocol": protocol, "summary": summary_table(judged).reset_index().to_dict("records"),
+                       "per_genre": judged.to_dict("records")},
+           "reconstruction": reconstruction, "augmentation": augmentation, "versions": versions(),
+           "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1, default=float))
+    return doc

@@ -1,0 +1,197 @@
+"""The paper's Table 1 rebuilt from a run folder, beside the paper's own figures (notebook 06_results).
+
+For each cell of the paper's Table 1 (model × input) the table gives:
+
+* **paper** — the paper's figure: a validation accuracy on a random split of 5-s slices, so slices of one
+  song sat on both sides of the split;
+* **ours, paper protocol** — our model on the paper's leaky split, slice level (the reproduction);
+* **ours, test slices / test songs** — the honest figures: test songs never seen in training (split
+  ``song``, ``kfold`` as mean ± std over the folds, or ``filtered``), at slice and at song level;
+* **leak** — paper protocol minus the honest slice accuracy, same model and input.
+
+A cell the run did not produce reads "not run"; nothing here fails on a missing file. Every figure comes
+from a ``metrics.json`` written by :func:`gtzan_utils.evaluate.write_metrics`, which keeps its protocol.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import GENRES
+
+#: (model, input kind, the paper's accuracy): Table 1 of "Music Genre Classification with CNN" (KTH)
+PAPER_TABLE1 = (
+    ("vanilla_cnn", "mel", 0.535),
+    ("vanilla_cnn", "mfcc", 0.79),
+    ("vanilla_cnn", "mel3", 0.60),
+    ("mobilenetv2", "mfcc_image", 0.6633),
+    ("densenet121", "mel3", 0.92),
+)
+PAPER_PROTOCOL = "paper: validation accuracy on a random split of 5-s slices (slices of one song on both sides)"
+NOT_RUN = "not run"
+TRAINING_NOTEBOOKS = ("03_vanilla_cnn", "04_transfer_learning")
+HONEST_ORDER = ("filtered", "kfold", "song")  # the most careful protocol a run has is shown first
+
+
+def collect(run_dir) -> list[dict]:
+    """Every experiment's ``metrics.json`` under the run's training notebooks (fold folders excluded: a k-fold
+    experiment's own file holds the mean ± std). Each document gains ``path`` (its folder)."""
+    docs = []
+    for nb in TRAINING_NOTEBOOKS:
+        for path in sorted((Path(run_dir) / nb).glob("*/metrics.json")):
+            try:
+                doc = json.loads(path.read_text())
+            except (OSError, json.JSONDecodeError):
+                continue  # a half-written file from a killed run: that cell shows as not run
+            doc["path"] = str(path.parent)
+            docs.append(doc)
+    return docs
+
+
+def _acc(doc: dict | None, level: str):
+    """(accuracy, std or None) of a document at a level, or (None, None)."""
+    if not doc or level not in doc["results"]:
+        return None, None
+    r = doc["results"][level]
+    if "accuracy_mean" in r:
+        return r["accuracy_mean"], r.get("accuracy_std")
+    return r["accuracy"], None
+
+
+def _fmt(acc, std=None) -> str:
+    if acc is None or (isinstance(acc, float) and np.isnan(acc)):
+        return NOT_RUN
+    return f"{acc:.1%}" + (f" ± {std:.1%}" if std else "")
+
+
+def table1(docs: list[dict]) -> pd.DataFrame:
+    """Numeric Table 1: one row per paper cell and honest split found (one "not run" row when none)."""
+    rows = []
+    for model, kind, paper in PAPER_TABLE1:
+        mine = [d for d in docs if d["model"] == model and d["kind"] == kind]
+        leaky = next((d for d in mine if d["protocol"].get("leaky")), None)
+        honest = sorted((d for d in mine if not d["protocol"].get("leaky")),
+                        key=lambda d: HONEST_ORDER.index(d["protocol"]["split"])
+                        if d["protocol"]["split"] in HONEST_ORDER else len(HONEST_ORDER))
+        leaky_acc, _ = _acc(leaky, "slice")
+        for doc in honest or [None]:
+            s_acc, s_std = _acc(doc, "slice")
+            g_acc, g_std = _acc(doc, "song")
+            p = doc["protocol"] if doc else {}
+            rows.append({
+                "model": model, "input": kind, "paper": paper, "ours, paper protocol": leaky_acc,
+                "split": p.get("split"), "folds": p.get("folds"), "test slices": s_acc, "test slices ± std": s_std,
+                "test songs": g_acc, "test songs ± std": g_std,
+                "leak": (leaky_acc - s_acc) if leaky_acc is not None and s_acc is not None and p.get("folds") == 1
+                else None,
+                "n test songs": p.get("n_test_songs"), "pretrained": p.get("pretrained"),
+                "epochs": p.get("epochs_run"), "seed": p.get("seed"), "source": doc["path"] if doc else None,
+            })
+    return pd.DataFrame(rows)
+
+
+def format_table1(t: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 for reading: percentages with ± std, "not run" for what the run did not produce."""
+    out = pd.DataFrame({
+        "model": t["model"], "input": t["input"], "paper (leaky val.)": [_fmt(v) for v in t["paper"]],
+        "ours, paper protocol": [_fmt(v) for v in t["ours, paper protocol"]],
+        "honest split": [s if isinstance(s, str) else NOT_RUN for s in t["split"]],
+        "ours, test slices": [_fmt(a, s) for a, s in zip(t["test slices"], t["test slices ± std"])],
+        "ours, test songs": [_fmt(a, s) for a, s in zip(t["test songs"], t["test songs ± std"])],
+        "leak": [f"{v:+.1%}" if v is not None and not pd.isna(v) else "–" for v in t["leak"]],
+        "test songs": [int(v) if v is not None and not pd.isna(v) else "–" for v in t["n test songs"]],
+        "pretrained": [("yes" if v else "no") if v is not None and not pd.isna(v) else "–" for v in t["pretrained"]],
+    })
+    return out
+
+
+def vae_table(run_dir) -> tuple[pd.DataFrame, dict | None]:
+    """The judging summary of notebook 05 (set, n, accuracy, Fréchet distances) and its whole metrics document;
+    a one-row "not run" table when 05 did not run."""
+    path = Path(run_dir) / "05_vae_generation" / "vae_metrics.json"
+    if not path.exists():
+        return pd.DataFrame([{"set": "VAE", "accuracy": NOT_RUN}]), None
+    doc = json.loads(path.read_text())
+    return pd.DataFrame(doc["judging"]["summary"]), doc
+
+
+def to_markdown(df: pd.DataFrame) -> str:
+    """A GitHub Markdown table (no extra dependency)."""
+    cells = [[str(c) for c in df.columns]] + [["" if pd.isna(v) else str(v) for v in row] for row in
+                                              df.itertuples(index=False)]
+    lines = ["| " + " | ".join(r) + " |" for r in cells]
+    lines.insert(1, "|" + "|".join("---" for _ in df.columns) + "|")
+    return "\n".join(lines) + "\n"
+
+
+def write_tables(out_dir, table: pd.DataFrame, formatted: pd.DataFrame, vae: pd.DataFrame | None = None) -> dict:
+    """``table1.csv`` (numbers), ``table1.md`` (for reading, with the protocols) and ``vae.csv``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"csv": out_dir / "table1.csv", "md": out_dir / "table1.md"}
+    table.to_csv(paths["csv"], index=False)
+    md = ["# Table 1, rebuilt", "", to_markdown(formatted), f"- {PAPER_PROTOCOL}.",
+          "- ours, paper protocol: the same random split of slices, slice-level test accuracy.",
+          "- ours, test slices / test songs: songs never seen in training; song = mean of its slice probabilities; "
+          "± std over k folds where k-fold ran.", "- leak: paper protocol minus test slices, same model and input.", ""]
+    if vae is not None:
+        md += ["# Generated audio, judged by the vanilla CNN", "", to_markdown(vae.round(3))]
+        paths["vae"] = out_dir / "vae.csv"
+        vae.to_csv(paths["vae"], index=False)
+    paths["md"].write_text("\n".join(md))
+    return paths
+
+
+def labels_of(doc: dict) -> list[str]:
+    """The genre labels of an experiment (its ``features.json``), GTZAN's ten otherwise."""
+    feats = Path(doc.get("path", "")) / "features.json"
+    if feats.exists():
+        return json.loads(feats.read_text())["labels"]
+    return list(GENRES)
+
+
+def plot_overview(docs: list[dict]):
+    """One row per experiment: its confusion matrix (song level where there is one) beside its learning curves."""
+    import matplotlib.pyplot as plt
+
+    from .evaluate import plot_confusion, plot_history
+    from .training import read_history
+
+    docs = [d for d in docs if "confusion" in next(iter(d["results"].values()), {})]
+    if not docs:
+        return None
+    fig, axes = plt.subplots(len(docs), 3, figsize=(14, 3.8 * len(docs)), constrained_layout=True, squeeze=False)
+    for row, d in zip(axes, docs):
+        level = "song" if "song" in d["results"] else "slice"
+        name = f"{d['model']} / {d['kind']} / {d['protocol']['split']}"
+        plot_confusion(d["results"], labels_of(d), level=level, ax=row[0],
+                       title=f"{name}: {level} accuracy {d['results'][level]['accuracy']:.1%}")
+        history = read_history(d["path"])
+        if len(history):
+            plot_history(history, title=name, axes=row[1:])
+        else:
+            for ax in row[1:]:
+                ax.axis("off")
+    return fig
+
+
+def run_times(run_dir) -> pd.DataFrame:
+    """Wall time of each notebook of the run (from ``run.json``, written by ``gtzan run``)."""
+    path = Path(run_dir) / "run.json"
+    if not path.exists():
+        return pd.DataFrame(columns=["notebook", "seconds", "status"])
+    record = json.loads(path.read_text())
+    return pd.DataFrame([{"notebook": k, **v} for k, v in record.get("notebooks", {}).items()])
+
+
+def best_model(docs: list[dict]) -> Path | None:
+    """The run's honest model with the highest song-level test accuracy (its ``model.keras``), if any."""
+    scored = [(_acc(d, "song")[0], d) for d in docs if not d["protocol"].get("leaky")
+              and (Path(d["path"]) / "model.keras").exists() and (Path(d["path"]) / "features.json").exists()]
+    scored = [(a, d) for a, d in scored if a is not None]
+    if not scored:
+        return None
+    return Path(max(scored, key=lambda t: t[0])[1]["path"]) / "model.keras"
