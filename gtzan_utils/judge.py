@@ -26,6 +26,7 @@ draws the generated training slices of the augmentation experiment. Shown in not
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import keras
@@ -74,10 +75,12 @@ def frechet_distance(a, b) -> float:
         return np.atleast_2d(np.cov(x, rowvar=False)) if len(x) > 1 else np.zeros((x.shape[1], x.shape[1]))
 
     ca, cb = cov(a), cov(b)
-    covmean = linalg.sqrtm(ca @ cb)
-    if not np.all(np.isfinite(covmean)):  # a near-singular product: offset the diagonals (as pytorch-fid does)
-        off = np.eye(len(ca)) * 1e-6
-        covmean = linalg.sqrtm((ca + off) @ (cb + off))
+    with warnings.catch_warnings():  # fewer samples than dimensions: singular covariances are expected
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(ca @ cb)
+        if not np.all(np.isfinite(covmean)):  # a near-singular product: offset the diagonals (as pytorch-fid does)
+            off = np.eye(len(ca)) * 1e-6
+            covmean = linalg.sqrtm((ca + off) @ (cb + off))
     covmean = np.real(covmean)
     d = a.mean(0) - b.mean(0)
     return float(max(d @ d + np.trace(ca) + np.trace(cb) - 2 * np.trace(covmean), 0.0))

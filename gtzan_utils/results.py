@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .config import GENRES
@@ -62,9 +61,9 @@ def _acc(doc: dict | None, level: str):
 
 
 def _fmt(acc, std=None) -> str:
-    if acc is None or (isinstance(acc, float) and np.isnan(acc)):
+    if acc is None or pd.isna(acc):
         return NOT_RUN
-    return f"{acc:.1%}" + (f" ± {std:.1%}" if std else "")
+    return f"{acc:.1%}" + (f" ± {std:.1%}" if std is not None and not pd.isna(std) and std > 0 else "")
 
 
 def table1(docs: list[dict]) -> pd.DataFrame:
@@ -85,8 +84,7 @@ def table1(docs: list[dict]) -> pd.DataFrame:
                 "model": model, "input": kind, "paper": paper, "ours, paper protocol": leaky_acc,
                 "split": p.get("split"), "folds": p.get("folds"), "test slices": s_acc, "test slices ± std": s_std,
                 "test songs": g_acc, "test songs ± std": g_std,
-                "leak": (leaky_acc - s_acc) if leaky_acc is not None and s_acc is not None and p.get("folds") == 1
-                else None,
+                "leak": (leaky_acc - s_acc) if leaky_acc is not None and s_acc is not None else None,
                 "n test songs": p.get("n_test_songs"), "pretrained": p.get("pretrained"),
                 "epochs": p.get("epochs_run"), "seed": p.get("seed"), "source": doc["path"] if doc else None,
             })

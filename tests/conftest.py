@@ -66,6 +66,31 @@ def tiny_dataset(tmp_path) -> Path:
     return write_dataset(tmp_path / "genres")
 
 
+@pytest.fixture(scope="module")
+def mel_store(tmp_path_factory):
+    """(store, tracks): a 128-bin log-mel store of 1-s slices, 3 genres × 4 tone clips of 2.2 s (2 slices each)."""
+    from gtzan_utils import data, store
+    from gtzan_utils.features import FeatureParams
+
+    root = tmp_path_factory.mktemp("mel_ds")
+    write_dataset(root / "genres", genres=("blues", "jazz", "rock"), per_genre=4, seconds=2.2)
+    tracks = data.find_dataset(root / "genres")
+    p = FeatureParams(kind="mel", slice_seconds=1.0, n_slices=2)
+    return store.build_store(tracks, p, root / "stores", n_jobs=1, progress=False), tracks
+
+
+@pytest.fixture(scope="module")
+def mel_classifier(mel_store, tmp_path_factory):
+    """A vanilla CNN trained for a few epochs on :func:`mel_store` (song split): run_experiment's dict + split."""
+    from gtzan_utils import splits, training
+
+    s, tracks = mel_store
+    sp = splits.song_split(tracks, seed=0)
+    run = training.run_experiment("vanilla_cnn", s, sp, tmp_path_factory.mktemp("clf") / "vanilla_cnn-mel-song",
+                                  epochs=4, patience=4, batch_size=8, verbose=0)
+    return {**run, "split": sp}
+
+
 @pytest.fixture
 def http_root(tmp_path):
     """(folder, base URL): a loopback HTTP server serving ``folder`` for the test's duration."""

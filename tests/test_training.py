@@ -143,3 +143,19 @@ def test_parse_and_cap_sizes():
     assert training.capped_size((13, 40), (32, 64)) is None
     with pytest.raises(Exception, match="INPUT_SIZE"):
         training.parse_size("big")
+
+
+def test_extra_slices_join_the_training_batches_once_per_epoch(tiny_store):
+    s, _ = tiny_store
+    rows = np.arange(6)
+    ex = np.full((4, *P.shape), 7.0, np.float32)
+    ey = np.array([0, 1, 2, 0])
+    b = training.StoreBatches(s, rows, batch_size=4, shuffle=True, seed=0, extra=(ex, ey))
+    assert len(b) == 3
+    xs = np.concatenate([b[i][0] for i in range(len(b))])
+    ys = np.concatenate([b[i][1] for i in range(len(b))])
+    is_extra = (xs == 7.0).all(axis=(1, 2))
+    assert is_extra.sum() == 4 and sorted(ys[is_extra].tolist()) == [0, 0, 1, 2]
+    assert sorted(ys[~is_extra].tolist()) == sorted(s.y[rows].tolist())
+    with pytest.raises(training.GtzanError, match="extra slices"):
+        training.StoreBatches(s, rows, extra=(ex[:, :3], ey))

@@ -10,8 +10,8 @@ import soundfile as sf
 
 keras = pytest.importorskip("keras")
 
-from conftest import SR, write_dataset  # noqa: E402
-from gtzan_utils import data, generate as gen, splits, store, vae  # noqa: E402
+from conftest import SR  # noqa: E402
+from gtzan_utils import generate as gen, splits, vae  # noqa: E402
 from gtzan_utils.errors import GtzanError  # noqa: E402
 from gtzan_utils.features import FeatureParams  # noqa: E402
 
@@ -119,15 +119,6 @@ def test_written_wav_reads_back(tmp_path):
     np.testing.assert_allclose(back, y, atol=1e-4)
 
 
-@pytest.fixture(scope="module")
-def mel_store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("vae_ds")
-    write_dataset(root / "genres", genres=("blues", "jazz", "rock"), per_genre=4, seconds=2.2)
-    tracks = data.find_dataset(root / "genres")
-    p = FeatureParams(kind="mel", slice_seconds=1.0, n_slices=2)
-    return store.build_store(tracks, p, root / "stores", n_jobs=1, progress=False), tracks
-
-
 def test_train_vae_writes_model_and_history(mel_store, tmp_path):
     s, tracks = mel_store
     sp = splits.song_split(tracks, seed=0)
@@ -170,3 +161,27 @@ def test_cli_generate_writes_a_wav_of_the_asked_length(tmp_path):
     assert (info.samplerate, info.channels, info.frames) == (22050, 1, int(2.5 * 22050))
     bad = subprocess.run(cmd[:4] + ["--genre", "polka"] + cmd[6:], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "polka" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_pinv_inversion_is_close_to_nnls_and_unknown_inversions_are_refused(mel_store):
+    s, _ = mel_store
+    x = s.read([0])
+    fast = gen.mel_db_to_audio(x, n_iter=8, inverse="pinv", random_state=0)
+    slow = gen.mel_db_to_audio(x, n_iter=8, inverse="nnls", random_state=0)
+    assert fast.shape == slow.shape == (1, (s.params.frames - 1) * s.params.hop_length)
+    # both carry the tone's energy: a spectral peak at the same frequency bin
+    peak = [np.abs(np.fft.rfft(a[0])).argmax() for a in (fast, slow)]
+    assert abs(peak[0] - peak[1]) <= 2
+    with pytest.raises(GtzanError, match="pinv"):
+        gen.mel_db_to_audio(x, inverse="magic")
+
+
+def test_a_model_keeps_its_genre_labels(tmp_path):
+    m = vae.build_vae(input_shape=(16, 16), n_genres=2, latent_dim=2, labels=["jazz", "rock"])
+    m.save(tmp_path / "v.keras")
+    loaded = keras.models.load_model(tmp_path / "v.keras")
+    assert loaded.labels == ["jazz", "rock"]
+    y = gen.generate(loaded, "rock", 0.5, n_iter=2, inverse="pinv")
+    assert len(y) == int(0.5 * SR)
+    with pytest.raises(GtzanError, match="jazz, rock"):
+        gen.generate(loaded, "blues", 0.5)

@@ -1,0 +1,125 @@
+"""Judging generated audio: Fréchet distance, resynthesis, the judging table, the classifier it uses."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from gtzan_utils import judge, training, vae  # noqa: E402
+from gtzan_utils.errors import GtzanError  # noqa: E402
+
+
+def test_frechet_distance_follows_its_formula():
+    x = np.random.default_rng(0).normal(size=(400, 4))
+    assert judge.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
+    assert judge.frechet_distance(x, x + [3.0, 0, 0, 0]) == pytest.approx(9.0, rel=1e-6)  # mean shift only
+    # scaled by 2: tr(C + 4C − 2·2C) = tr(C), plus the shift of the means
+    expected = np.trace(np.cov(x, rowvar=False)) + np.sum(x.mean(0) ** 2)
+    assert judge.frechet_distance(x, 2 * x) == pytest.approx(expected, rel=1e-5)
+    assert np.isfinite(judge.frechet_distance(x[:1], x))  # one sample: covariance 0
+    assert np.isnan(judge.frechet_distance(x[:0], x))
+    with pytest.raises(GtzanError, match="sizes"):
+        judge.frechet_distance(x, x[:, :3])
+
+
+def test_genre_means_are_per_genre_averages(mel_store):
+    s, _ = mel_store
+    rows = np.arange(len(s))
+    means = judge.genre_means(s, rows, chunk=5)
+    x, y = s.read(rows), s.y[rows]
+    assert means.shape == (len(s.labels), *s.params.shape)
+    present = np.unique(y)
+    for g in range(len(s.labels)):
+        if g in present:
+            np.testing.assert_allclose(means[g], x[y == g].mean(axis=0), rtol=1e-4, atol=1e-3)
+        else:
+            assert np.isnan(means[g]).all()
+    some = judge.genre_means(s, rows[y != present[0]])
+    assert np.isnan(some[present[0]]).all() and np.isfinite(some[present[1:]]).all()
+
+
+def test_resynthesis_returns_store_shaped_features_near_the_original(mel_store):
+    s, _ = mel_store
+    x = s.read([0, 5])
+    back = judge.resynthesize(x, s.params, n_iter=16, inverse="pinv")
+    assert back.shape == x.shape
+    err_same = np.abs(back - x).mean()
+    err_other = np.abs(back[::-1] - x).mean()  # clips of different pitch
+    assert err_same < err_other
+
+
+def test_judge_sets_scores_intended_genres_against_the_reference(mel_store, mel_classifier):
+    s, _ = mel_store
+    sp = mel_classifier["split"]
+    emb = judge.embedding_model(mel_classifier["model"])
+    rows = np.arange(len(s))
+    x, y = s.read(rows), s.y[rows]
+    probs, e = judge.classify(emb, x)
+    assert probs.shape == (len(x), len(s.labels)) and e.shape == (len(x), 64)
+    right = (probs.argmax(1) == y).mean()
+    present = np.unique(y)
+    shifted = np.array([present[(list(present).index(v) + 1) % len(present)] for v in y])
+    sets = {"as labelled": (x, y), "labels shifted": (x, shifted)}
+    t = judge.judge_sets(emb, sets, (x, y), s.labels)
+    overall = t[t.genre == "all"].set_index("set")
+    assert overall.loc["as labelled", "accuracy"] == pytest.approx(right)
+    assert overall.loc["labels shifted", "accuracy"] <= 1 - right + 1e-9
+    assert overall.loc["as labelled", "frechet"] == pytest.approx(0.0, abs=1e-3)  # the reference itself
+    assert set(t[t.set == "as labelled"].genre) == {"all", *(s.labels[g] for g in present)}
+    summary = judge.summary_table(t)
+    assert list(summary.index) == ["as labelled", "labels shifted"]
+    with pytest.raises(GtzanError, match="dense"):
+        judge.embedding_model(vae.build_vae((16, 16), 3, 2).decoder)
+    assert sp.name == "song"
+
+
+def test_judge_classifier_reuses_notebook_03s_model_or_trains_one(mel_store, mel_classifier, tmp_path):
+    s, _ = mel_store
+    sp = mel_classifier["split"]
+    settings = dict(epochs=1, patience=1, batch_size=8, seed=0)
+    trained = judge.judge_classifier(tmp_path / "empty_run", s, sp, tmp_path / "out05", **settings)
+    assert "trained in notebook 05" in trained["source"] and (tmp_path / "out05" / "classifier" / "model.keras").exists()
+    # a run whose 03 has the model: it is loaded (same configuration), not trained again
+    run = tmp_path / "run"
+    nb03 = run / "03_vanilla_cnn" / "vanilla_cnn-mel-song"
+    training.run_experiment("vanilla_cnn", s, sp, nb03, verbose=0, **settings)
+    stamp = (nb03 / "model.keras").stat().st_mtime_ns
+    reused = judge.judge_classifier(run, s, sp, tmp_path / "out05b", epochs=99)
+    assert reused["source"] == str(nb03) and reused["settings"]["epochs"] == 1
+    assert (nb03 / "model.keras").stat().st_mtime_ns == stamp and not (tmp_path / "out05b" / "classifier").exists()
+
+
+def test_reconstruction_and_augmentation_slices(mel_store, mel_classifier, tmp_path):
+    s, _ = mel_store
+    model = vae.build_vae(s.params.shape, len(s.labels), latent_dim=3, mean=-40.0, std=15.0, filters=(4, 4, 8, 8))
+    x, y = s.read([0, 1, 2]), s.y[[0, 1, 2]]
+    recon, err = judge.reconstruction_db(model, x, y)
+    assert recon.shape == x.shape and err.shape == (3,) and (err > 0).all()
+    np.testing.assert_allclose(err, np.abs(recon - x).reshape(3, -1).mean(1), rtol=1e-5)
+    gx, gy = judge.sample_per_genre(model, 2, seed=0)
+    ax, ay = judge.augment_slices(model, 2, seed=0)
+    n = len(s.labels)
+    assert gx.shape == ax.shape == (2 * n, *s.params.shape) and gy.tolist() == ay.tolist() == np.repeat(np.arange(n), 2).tolist()
+    assert not np.allclose(gx, ax)  # augmentation draws apart from the judging samples
+    # the augmented run is a different configuration: trained into its own folder, metrics say how many extras
+    sp = mel_classifier["split"]
+    kw = dict(epochs=1, patience=1, batch_size=8, seed=0, verbose=0)
+    plain = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "plain", **kw)
+    aug = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "aug", extra_train=(ax, ay), **kw)
+    assert aug["metrics"]["config_key"] != plain["metrics"]["config_key"]
+    assert aug["metrics"]["protocol"]["n_extra_train_slices"] == 2 * n
+    assert aug["metrics"]["protocol"]["n_test_slices"] == plain["metrics"]["protocol"]["n_test_slices"]
+    result = judge.augmentation_result(plain, aug, 2)
+    assert result["difference"]["song"] == pytest.approx(result["with"]["song"] - result["without"]["song"])
+    doc = judge.write_metrics(tmp_path / "m" / "vae_metrics.json", vae_config={"epochs": 1},
+                              history=__import__("pandas").DataFrame({"epoch": [0], "kl": [1.0]}),
+                              judged=judge.judge_sets(judge.embedding_model(plain["model"]), {"g": (gx, gy)},
+                                                      (x, y), s.labels),
+                              reconstruction={"mean_abs_error_db": float(err.mean())},
+                              protocol={"split": sp.name}, augmentation=result)
+    back = json.loads((tmp_path / "m" / "vae_metrics.json").read_text())
+    assert back["augmentation"]["k_per_genre"] == 2 and back["judging"]["protocol"]["split"] == "song"
+    assert back["judging"]["summary"][0]["set"] == "g" and doc["vae"]["epochs_run"] == 1

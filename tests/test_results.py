@@ -1,0 +1,70 @@
+"""Table 1 from a run folder: every paper cell, "not run" where the run has nothing, CSV and Markdown."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from gtzan_utils import results
+
+
+def _doc(model, kind, split, acc, song=None, leaky=False, folds=1, std=None):
+    res = {"slice": {"accuracy": acc}} if std is None else {"slice": {"accuracy_mean": acc, "accuracy_std": std}}
+    if song is not None:
+        res["song"] = {"accuracy": song} if std is None else {"accuracy_mean": song, "accuracy_std": std}
+    return {"model": model, "kind": kind, "results": res,
+            "protocol": {"split": split, "leaky": leaky, "folds": folds, "n_test_songs": 10, "pretrained": False,
+                         "epochs_run": 3, "seed": 0}}
+
+
+def _write(run, nb, name, doc):
+    d = run / nb / name
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps(doc))
+    return d
+
+
+def test_an_empty_run_gives_not_run_everywhere(tmp_path):
+    t = results.table1(results.collect(tmp_path))
+    assert len(t) == len(results.PAPER_TABLE1)
+    f = results.format_table1(t)
+    assert (f["ours, test songs"] == results.NOT_RUN).all() and (f["ours, paper protocol"] == results.NOT_RUN).all()
+    assert list(f["paper (leaky val.)"][:2]) == ["53.5%", "79.0%"]
+    summary, doc = results.vae_table(tmp_path)
+    assert doc is None and summary.iloc[0]["accuracy"] == results.NOT_RUN
+    assert results.best_model([]) is None and results.plot_overview([]) is None
+    assert results.run_times(tmp_path).empty
+
+
+def test_table1_puts_each_figure_beside_its_protocol(tmp_path):
+    run = tmp_path / "run"
+    _write(run, "03_vanilla_cnn", "vanilla_cnn-mfcc-song", _doc("vanilla_cnn", "mfcc", "song", 0.40, 0.50))
+    _write(run, "03_vanilla_cnn", "vanilla_cnn-mfcc-paper", _doc("vanilla_cnn", "mfcc", "paper", 0.85, leaky=True))
+    _write(run, "03_vanilla_cnn", "vanilla_cnn-mel-kfold",
+           _doc("vanilla_cnn", "mel", "kfold", 0.60, 0.70, folds=5, std=0.05))
+    (run / "04_transfer_learning" / "broken").mkdir(parents=True)
+    (run / "04_transfer_learning" / "broken" / "metrics.json").write_text("{ half written")
+    docs = results.collect(run)
+    assert len(docs) == 3  # the torn file is skipped, not a crash
+    t = results.table1(docs)
+    mfcc = t[(t.input == "mfcc")].iloc[0]
+    assert mfcc["ours, paper protocol"] == 0.85 and mfcc["test slices"] == 0.40 and mfcc["test songs"] == 0.50
+    assert mfcc["leak"] == 0.85 - 0.40
+    mel = t[(t.model == "vanilla_cnn") & (t.input == "mel")].iloc[0]
+    assert mel["split"] == "kfold" and mel["test songs ± std"] == 0.05 and pd.isna(mel["leak"])
+    f = results.format_table1(t)
+    row = f[(f.model == "vanilla_cnn") & (f.input == "mel")].iloc[0]
+    assert row["ours, test songs"] == "70.0% ± 5.0%" and row["ours, paper protocol"] == results.NOT_RUN
+    assert f[f.model == "densenet121"].iloc[0]["ours, test songs"] == results.NOT_RUN
+    paths = results.write_tables(run / "06_results", t, f)
+    back = pd.read_csv(paths["csv"])
+    assert len(back) == len(t) and back.loc[back.input == "mfcc", "test songs"].iloc[0] == 0.5
+    md = paths["md"].read_text()
+    assert "| vanilla_cnn | mfcc | 79.0% | 85.0% | song | 40.0% | 50.0% | +45.0% |" in md
+    assert "random split of 5-s slices" in md
+
+
+def test_markdown_table_shape():
+    md = results.to_markdown(pd.DataFrame({"a": [1, None], "b": ["x", "y"]}))
+    lines = md.strip().splitlines()
+    assert lines[0] == "| a | b |" and lines[1] == "|---|---|" and len(lines) == 4
