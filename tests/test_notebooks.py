@@ -1,11 +1,13 @@
-"""Committed notebooks are clean; 01-02 execute under papermill in the quick profile."""
+"""Committed notebooks are clean; all six execute under papermill in the quick profile (shrunk further)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
 import nbformat
+import pandas as pd
 import pytest
+import soundfile as sf
 
 from gtzan_utils import pipeline
 from gtzan_utils.errors import GtzanError
@@ -52,14 +54,16 @@ def test_unknown_override_and_profile_are_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_papermill_runs_01_to_04_quick(tmp_path):
-    """The quick profile, shrunk further: 01-04 execute, write their files, and score above chance."""
-    run = pipeline.run_pipeline(profile="quick", out=tmp_path / "run", stop="04",
+def test_papermill_runs_all_six_quick(tmp_path, capsys):
+    """The quick profile, shrunk further: 01-06 execute and write their files; 06 rebuilds Table 1."""
+    run = pipeline.run_pipeline(profile="quick", out=tmp_path / "run",
                                 overrides={"SYNTH_PER_GENRE": 5, "SYNTH_SECONDS": 12.0, "N_JOBS": 1,
                                            "INPUTS": "mfcc", "EPOCHS": 2,
-                                           "CELLS": "mobilenetv2:mfcc_image", "MAX_TRAIN_SLICES": 64})
+                                           "CELLS": "mobilenetv2:mfcc_image", "MAX_TRAIN_SLICES": 64,
+                                           "N_JUDGE": 1, "AUGMENT_K": 2, "CLASSIFIER_EPOCHS": 1, "N_RECON": 1,
+                                           "GEN_SECONDS": 1.5, "N_PREDICT": 2})
     record = json.loads((run / "run.json").read_text())
-    assert [v["status"] for v in record["notebooks"].values()] == ["ok"] * 4
+    assert [v["status"] for v in record["notebooks"].values()] == ["ok"] * 6
     for nb_path in (run / "notebooks").glob("*.ipynb"):
         nb = nbformat.read(nb_path, as_version=4)
         assert not any(o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code" for o in c.outputs)
@@ -78,3 +82,25 @@ def test_papermill_runs_01_to_04_quick(tmp_path):
     m04 = json.loads((run / "04_transfer_learning" / "mobilenetv2-mfcc_image-song" / "metrics.json").read_text())
     p04 = m04["protocol"]
     assert p04["pretrained"] is False and p04["n_train_slices_used"] == min(64, p04["n_train_slices"])
+    # 05: 03 trained no mel model here (INPUTS mfcc), so 05 trained its own listener
+    out5 = run / "05_vae_generation"
+    assert (out5 / "vae" / "vae.keras").exists() and (out5 / "classifier" / "model.keras").exists()
+    wav = sf.info(out5 / "audio" / "jazz.wav")
+    assert (wav.samplerate, wav.frames) == (22050, int(1.5 * 22050))
+    m05 = json.loads((out5 / "vae_metrics.json").read_text())
+    sets = {r["set"] for r in m05["judging"]["summary"]}
+    assert sets == {"real, validation songs", "VAE, spectrogram", "VAE, audio", "genre mean, audio",
+                    "real → mel → audio"}
+    assert m05["judging"]["protocol"]["split"] == "song" and m05["vae"]["epochs_run"] == 2
+    assert m05["augmentation"]["k_per_genre"] == 2 and m05["reconstruction"]["mean_abs_error_db"] > 0
+    nb5 = (run / "notebooks" / "05_vae_generation.ipynb").read_text()
+    assert "audio/wav" in nb5 or "<audio" in nb5
+    # 06: Table 1 with "not run" cells, written as CSV and Markdown, printed at the end of the run
+    out6 = run / "06_results"
+    table = (out6 / "table1.md").read_text()
+    assert "| vanilla_cnn | mfcc | 79.0% |" in table and "not run" in table and "VAE, audio" in table
+    assert len(pd.read_csv(out6 / "table1.csv")) == 5
+    assert "# Table 1, rebuilt" in capsys.readouterr().out
+    nb6 = nbformat.read(run / "notebooks" / "06_results.ipynb", as_version=4)
+    text = json.dumps([c.outputs for c in nb6.cells if c.cell_type == "code"])
+    assert "slices" in text and "skipped" not in text  # the prediction table of two test songs
