@@ -133,7 +133,7 @@ def read_history(out_dir) -> pd.DataFrame:
 def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epochs: int = 30, batch_size: int = 32,
                    patience: int = 6, seed: int = 0, weights=None, input_size=None, learning_rate=None,
                    max_train_slices: int | None = None, fine_tune_epochs: int = 0, fine_tune_layers: int = 30,
-                   verbose: int | None = None, extra_callbacks=(), extra_train=None) -> dict:
+                   verbose: int | None = None, extra_callbacks=(), extra_train=None, train_base=None) -> dict:
     """Train one model on one store and split fold, score it on the test songs, write everything to ``out_dir``.
 
     ``extra_train=(X, y)``: in-memory slices added to the training split only (the augmentation experiment of
@@ -145,7 +145,7 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
     Returns ``{"model", "results", "history", "metrics", "out_dir"}``.
     """
     from . import evaluate as ev
-    from .models import build_model
+    from .models import base_of, build_model
     from .predict import write_features
 
     out_dir = Path(out_dir)
@@ -155,6 +155,8 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
            "split_seed": split.seed, "fold": fold, "epochs": epochs, "batch_size": batch_size, "patience": patience,
            "seed": seed, "weights": weights, "input_size": input_size, "learning_rate": learning_rate,
            "max_train_slices": max_train_slices, "fine_tune_epochs": fine_tune_epochs}
+    if train_base is not None:  # transfer models only: frozen (False) or trained (True) base; None is automatic
+        cfg["train_base"] = bool(train_base)
     if extra_train is not None:
         ex = np.ascontiguousarray(extra_train[0], np.float32)
         cfg["extra_train"] = {"n": int(len(ex)), "sha256": hashlib.sha256(ex.tobytes() + np.asarray(
@@ -182,7 +184,8 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
         train_rows = np.sort(np.random.default_rng(seed).choice(train_rows, max_train_slices, replace=False))
     mean, var = train_stats(store, train_rows)
     model = build_model(model_name, store.params.shape, store.params.kind, n_classes=len(store.labels), mean=mean,
-                        variance=var, weights=weights, input_size=input_size, learning_rate=learning_rate)
+                        variance=var, weights=weights, input_size=input_size, learning_rate=learning_rate,
+                        train_base=train_base)
     fit(model, store, train_rows, val_rows, out_dir, epochs, batch_size, patience, seed, verbose, extra_callbacks,
         extra_train=extra_train)
     if fine_tune_epochs:
@@ -196,7 +199,11 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
     write_features(out_dir, store.params, store.labels)
     results = ev.evaluate(model, store, split, fold)
     history = read_history(out_dir)
+    base = base_of(model)
+    base_state = None if base is None else (f"frozen, then top {fine_tune_layers} layers fine-tuned" if fine_tune_epochs
+                                            else "trained" if base.trainable else "frozen")
     proto = ev.protocol(split, fold, seed, store, pretrained=weights or False, epochs_run=int(len(history)),
+                        base=base_state,
                         n_train_slices_used=int(len(train_rows)), input_size=input_size,
                         n_extra_train_slices=int(len(extra_train[1])) if extra_train is not None else 0)
     ev.write_metrics(metrics_path, model_name, store.params.kind, results, proto, config=cfg, config_key=key,

@@ -105,3 +105,13 @@ def test_unfreeze_top_keeps_batchnorm_frozen(tmp_path):
 def test_bad_model_or_kind(name, kind):
     with pytest.raises(GtzanError):
         models.build_model(name, (32, 32), kind)
+
+
+def test_the_base_can_be_frozen_without_pretrained_weights():
+    auto = models.build_model("mobilenetv2", TINY["mfcc_image"], "mfcc_image", weights=None)
+    frozen = models.build_model("mobilenetv2", TINY["mfcc_image"], "mfcc_image", weights=None, train_base=False)
+    assert models.base_of(auto).trainable and not models.base_of(frozen).trainable
+    assert len(frozen.trainable_weights) < len(auto.trainable_weights)
+    assert models.parse_train_base("Frozen") is False and models.parse_train_base("auto") is None
+    with pytest.raises(GtzanError, match="TRAIN_BASE"):
+        models.parse_train_base("half")

@@ -104,3 +104,17 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
     nb6 = nbformat.read(run / "notebooks" / "06_results.ipynb", as_version=4)
     text = json.dumps([c.outputs for c in nb6.cells if c.cell_type == "code"])
     assert "slices" in text and "skipped" not in text  # the prediction table of two test songs
+
+
+@pytest.mark.slow
+def test_a_failing_notebook_stops_the_run_naming_its_cell(tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(GtzanError) as err:
+        pipeline.run_pipeline(profile="quick", out=run, stop="02", overrides={"DATA": str(tmp_path / "no_such_folder")})
+    msg = str(err.value)
+    assert "01_data_exploration.ipynb failed in cell" in msg and "no_such_folder" in msg
+    assert f"--from 01 --out {run.resolve()}" in msg
+    record = json.loads((run / "run.json").read_text())
+    assert record["notebooks"]["01_data_exploration.ipynb"]["status"] == "failed"
+    assert "02_preprocessing.ipynb" not in record["notebooks"]  # stopped at the first failure
+    assert "FAILED 01_data_exploration.ipynb" in (run / "run.log").read_text()
