@@ -64,6 +64,7 @@ def _cmd_run(a):
 
 
 def _cmd_generate(a):
+    from .config import SR
     from .errors import GtzanError
     from .generate import generate, write_wav
 
@@ -74,8 +75,9 @@ def _cmd_generate(a):
     from . import vae  # noqa: F401  (registers the CVAE class for loading)
 
     model = keras.models.load_model(a.model)
-    y = generate(model, a.genre, a.seconds, seed=a.seed, lowpass_hz=a.lowpass, highpass_hz=a.highpass)
-    print(f"{a.genre}, {len(y) / 22050:.2f} s: {write_wav(a.out, y)}")
+    y = generate(model, a.genre, a.seconds, seed=a.seed, lowpass_hz=a.lowpass, highpass_hz=a.highpass,
+                 n_iter=a.n_iter, inverse=a.inverse)
+    print(f"{a.genre}, {len(y) / SR:.2f} s: {write_wav(a.out, y)}")
 
 
 def _cmd_predict(a):
@@ -152,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--lowpass", type=float, default=None, help="Butterworth low-pass cut-off in Hz")
     s.add_argument("--highpass", type=float, default=None, help="Butterworth high-pass cut-off in Hz")
+    s.add_argument("--n-iter", type=int, default=32, help="Griffin-Lim iterations")
+    s.add_argument("--inverse", choices=["nnls", "pinv"], default="nnls",
+                   help="mel inversion: nnls (librosa, ≈ 1.5 s per 5-s slice) or pinv (fast, coarser)")
     s.set_defaults(func=_cmd_generate)
 
     s = sub.add_parser("predict", help="genre probabilities of audio files with a trained classifier")

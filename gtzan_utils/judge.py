@@ -157,6 +157,15 @@ def reconstruction_db(vae, x, genres, batch_size: int = 64) -> tuple[np.ndarray,
     return recon, np.abs(recon - x).reshape(len(x), -1).mean(axis=1)
 
 
+def pick_per_genre(store, rows, n: int, seed: int = 0) -> np.ndarray:
+    """At most ``n`` random manifest rows of each genre among ``rows`` (seeded), sorted."""
+    rows = np.asarray(rows)
+    rng = np.random.default_rng(seed)
+    y = store.y[rows]
+    picked = [rng.permutation(rows[y == g])[:n] for g in np.unique(y)]
+    return np.sort(np.concatenate(picked)) if picked else rows[:0]
+
+
 def sample_per_genre(vae, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` VAE slices of every genre (log-mel dB) and their genre indices; genre g uses seed ``seed + g``."""
     xs = [vae.sample(g, n, seed=seed + g) for g in range(vae.n_genres)]

@@ -120,7 +120,7 @@ def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "
         handler.close()
     total = sum(v["seconds"] for v in record["notebooks"].values())
     table = run_dir / "06_results" / "table1.md"
-    if table.exists():
+    if table.exists() and any(nb.stem == "06_results" for nb in chosen):
         print("\n" + table.read_text())
     print(f"\nexecuted notebooks: {run_dir / 'notebooks'}\nresults and figures: {run_dir}\n"
           f"wall time of the notebooks: {total:.0f} s")

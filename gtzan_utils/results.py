@@ -193,3 +193,15 @@ def best_model(docs: list[dict]) -> Path | None:
     if not scored:
         return None
     return Path(max(scored, key=lambda t: t[0])[1]["path"]) / "model.keras"
+
+
+def test_song_files(run_dir, kind: str, n: int, split: str = "song") -> list[str]:
+    """Audio files of up to ``n`` test songs of the run's split, one per genre first: songs no model saw."""
+    from .splits import Split
+    from .store import open_index
+
+    prep = Path(run_dir) / "02_preprocessing"
+    manifest = open_index(prep)[kind].manifest
+    test = Split.load(prep / "splits" / f"{split}.json").rows(manifest, "test")
+    songs = manifest.iloc[test].drop_duplicates("track_id")
+    return songs.groupby("genre").head(1).path.tolist()[:n]

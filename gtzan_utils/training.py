@@ -98,8 +98,21 @@ def train_stats(store, rows, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), np.maximum(s2 / n - mean ** 2, 1e-8).astype(np.float32)
 
 
-def _config_key(cfg: dict) -> str:
+def config_key(cfg: dict) -> str:
+    """A short hash of a configuration: a finished run with the same key is loaded, not trained again."""
     return hashlib.sha256(json.dumps(cfg, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def train_val_rows(store, split, fold: int = 0, max_train_slices: int | None = None, seed: int = 0):
+    """(training rows, validation rows) of a split fold in a store; the training rows optionally a random
+    subset of ``max_train_slices`` (seeded). GtzanError when the fold has no training slices."""
+    m = store.manifest
+    train_rows, val_rows = split.rows(m, "train", fold), split.rows(m, "val", fold)
+    if len(train_rows) == 0:
+        raise GtzanError(f"split {split.name} fold {fold} has no training slices in store {store.path.name}")
+    if max_train_slices and len(train_rows) > max_train_slices:
+        train_rows = np.sort(np.random.default_rng(seed).choice(train_rows, max_train_slices, replace=False))
+    return train_rows, val_rows
 
 
 def fit(model, store, train_rows, val_rows, out_dir, epochs: int, batch_size: int = 32, patience: int = 6,
@@ -161,7 +174,7 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
         ex = np.ascontiguousarray(extra_train[0], np.float32)
         cfg["extra_train"] = {"n": int(len(ex)), "sha256": hashlib.sha256(ex.tobytes() + np.asarray(
             extra_train[1], np.int64).tobytes()).hexdigest()[:16]}
-    key = _config_key(cfg)
+    key = config_key(cfg)
     metrics_path, model_path = out_dir / "metrics.json", out_dir / "model.keras"
     if metrics_path.exists() and model_path.exists() and json.loads(metrics_path.read_text()).get("config_key") == key:
         model = keras.models.load_model(model_path)
@@ -176,12 +189,7 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
     (out_dir / "config.json").write_text(json.dumps({"key": key, **cfg}, indent=1, default=str))
 
     keras.utils.set_random_seed(seed)
-    m = store.manifest
-    train_rows, val_rows = split.rows(m, "train", fold), split.rows(m, "val", fold)
-    if len(train_rows) == 0:
-        raise GtzanError(f"split {split.name} fold {fold} has no training slices in store {store.path.name}")
-    if max_train_slices and len(train_rows) > max_train_slices:
-        train_rows = np.sort(np.random.default_rng(seed).choice(train_rows, max_train_slices, replace=False))
+    train_rows, val_rows = train_val_rows(store, split, fold, max_train_slices, seed)
     mean, var = train_stats(store, train_rows)
     model = build_model(model_name, store.params.shape, store.params.kind, n_classes=len(store.labels), mean=mean,
                         variance=var, weights=weights, input_size=input_size, learning_rate=learning_rate,

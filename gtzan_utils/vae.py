@@ -30,7 +30,7 @@ import pandas as pd
 
 from .config import GENRES
 from .errors import GtzanError
-from .training import StoreBatches, train_stats
+from .training import StoreBatches, config_key, train_stats, train_val_rows
 
 BN_MOMENTUM = 0.9
 FILTERS = (32, 64, 128, 128)
@@ -272,24 +272,18 @@ def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, be
     ``out_dir/vae_config.json``. A finished model with the same configuration is loaded, not retrained.
     Returns ``{"model", "history", "config"}`` (history as a DataFrame).
     """
-    import hashlib
     import json
 
     if store.params.kind != "mel":
         raise GtzanError(f"the VAE is trained on the 'mel' store (128-bin log-mel in dB), not {store.params.kind!r}")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    m = store.manifest
-    train_rows, val_rows = split.rows(m, "train", fold), split.rows(m, "val", fold)
-    if len(train_rows) == 0:
-        raise GtzanError(f"split {split.name} fold {fold} has no training slices in store {store.path.name}")
-    if max_train_slices and len(train_rows) > max_train_slices:
-        train_rows = np.sort(np.random.default_rng(seed).choice(train_rows, max_train_slices, replace=False))
+    train_rows, val_rows = train_val_rows(store, split, fold, max_train_slices, seed)
     cfg = {"store": store.path.name, "split": split.name, "split_seed": split.seed, "fold": fold, "epochs": epochs,
            "batch_size": batch_size, "latent_dim": latent_dim, "beta": beta, "warmup_epochs": warmup_epochs,
            "seed": seed, "filters": list(filters), "n_train_slices": int(len(train_rows)),
            "n_val_slices": int(len(val_rows))}
-    key = hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:12]
+    key = config_key(cfg)
     model_path, history_path, config_path = out_dir / "vae.keras", out_dir / "vae_history.csv", out_dir / "vae_config.json"
     if model_path.exists() and config_path.exists() and json.loads(config_path.read_text()).get("key") == key:
         return {"model": keras.models.load_model(model_path), "history": pd.read_csv(history_path), "config": cfg}

@@ -123,3 +123,13 @@ def test_reconstruction_and_augmentation_slices(mel_store, mel_classifier, tmp_p
     back = json.loads((tmp_path / "m" / "vae_metrics.json").read_text())
     assert back["augmentation"]["k_per_genre"] == 2 and back["judging"]["protocol"]["split"] == "song"
     assert back["judging"]["summary"][0]["set"] == "g" and doc["vae"]["epochs_run"] == 1
+
+
+def test_pick_per_genre_takes_at_most_n_of_each(mel_store):
+    s, _ = mel_store
+    rows = np.arange(len(s))
+    picked = judge.pick_per_genre(s, rows, 2, seed=3)
+    counts = np.bincount(s.y[picked], minlength=len(s.labels))
+    assert set(counts[np.unique(s.y)]) == {2} and np.all(np.diff(picked) > 0)
+    np.testing.assert_array_equal(picked, judge.pick_per_genre(s, rows, 2, seed=3))  # seeded
+    assert len(judge.pick_per_genre(s, rows[:0], 2)) == 0

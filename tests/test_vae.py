@@ -154,7 +154,7 @@ def test_cli_generate_writes_a_wav_of_the_asked_length(tmp_path):
     build_vae(input_shape=(128, 44), latent_dim=4).save(model_path)
     out = tmp_path / "out" / "jazz.wav"
     cmd = [sys.executable, "-m", "gtzan_utils", "generate", "--genre", "jazz", "--seconds", "2.5",
-           "--model", str(model_path), "--out", str(out), "--lowpass", "4000"]
+           "--model", str(model_path), "--out", str(out), "--lowpass", "4000", "--inverse", "pinv"]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     info = sf.info(out)
