@@ -56,6 +56,8 @@ def file_features(path, params: FeatureParams) -> np.ndarray:
     from .data import read_audio
 
     y, _ = read_audio(path, sr=params.sr)
+    if len(y) == 0:
+        raise GtzanError(f"{path} decodes to no audio samples: it is empty or not an audio file")
     whole = dataclasses.replace(params, n_slices=max(1, len(y) // params.slice_samples + 1))
     slices = slice_audio(y, whole)
     if len(slices) == 0:

@@ -44,6 +44,10 @@ def test_any_rate_channels_and_length(model_dir, tmp_path):
     sf.write(short, tone(0.3, 220), SR)
     with pytest.raises(GtzanError, match="too short"):
         predict.predict_file(model, params, labels, short)
+    empty = tmp_path / "empty.wav"
+    sf.write(empty, np.zeros(0, np.float32), SR)  # a valid header and no samples
+    with pytest.raises(GtzanError, match="no audio"):
+        predict.predict_file(model, params, labels, empty)
     top = predict.top_k(r, 3)
     assert len(top) == 3 and top.probability.is_monotonic_decreasing
 
