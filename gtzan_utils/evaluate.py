@@ -135,6 +135,17 @@ def plot_confusion(result: dict, labels: list[str], level: str = "song", title: 
     return ax.figure
 
 
+def plot_confusions(items, level: str = "song"):
+    """Confusion matrices side by side: ``items`` is a list of (name, evaluate() result, labels). Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(items), figsize=(6 * len(items), 5), constrained_layout=True, squeeze=False)
+    for ax, (name, result, labels) in zip(axes[0], items):
+        plot_confusion(result, labels, level=level, ax=ax,
+                       title=f"{name}: {level} accuracy {result[level]['accuracy']:.1%}")
+    return fig
+
+
 def plot_history(history: pd.DataFrame, title: str = "", axes=None):
     import matplotlib.pyplot as plt
 

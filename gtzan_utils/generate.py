@@ -93,7 +93,8 @@ def genre_index(genre, labels=GENRES) -> int:
 
 def generate(model, genre, seconds: float, seed=0, sr=SR, lowpass_hz=None, highpass_hz=None, labels=None,
              n_iter=32, crossfade_s=0.05, inverse: str = "nnls") -> np.ndarray:
-    """``seconds`` of audio of ``genre`` (name or index in ``labels``, by default the model's) from a CVAE: float32, peak 0.9,
+    """``seconds`` of audio of ``genre`` (name or index in ``labels``, by default the model's) from a CVAE:
+    float32, peak 0.9,
     exactly ``round(seconds * sr)`` samples, the same for the same ``seed``."""
     gi = genre_index(genre, labels or getattr(model, "labels", GENRES))
     try:

@@ -2,9 +2,10 @@
 
 Each notebook gets the profile's parameters (``gtzan_utils/profiles/<profile>.yaml``) that its
 ``parameters`` cell declares — top-level keys for every notebook, a section named after a notebook
-(``04_transfer_learning: {EPOCHS: 3}``) for that one only — plus ``RUN_DIR``; overrides come from ``-p KEY=VALUE``. The executed
-notebooks land in ``RUN_DIR/notebooks/``, the wall time of each in ``RUN_DIR/run.json``; the run stops at
-the first failing notebook, naming it and the failing cell, and ``--from NN --out RUN_DIR`` resumes.
+(``04_transfer_learning: {EPOCHS: 3}``) for that one only — plus ``RUN_DIR``; overrides come from
+``-p KEY=VALUE``. The executed notebooks land in ``RUN_DIR/notebooks/``, the wall time of each in
+``RUN_DIR/run.json``; the run stops at the first failing notebook, naming it and the failing cell, and
+``--from NN --out RUN_DIR`` resumes.
 """
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "
     declared = {nb.name: {p for p in pm.inspect_notebook(str(nb))} for nb in chosen}
     unknown = set(overrides or {}) - set().union(*declared.values())
     if unknown:
-        raise GtzanError(f"unknown notebook parameter(s) {', '.join(sorted(unknown))}: see the notebooks' parameters cells")
+        raise GtzanError(f"unknown notebook parameter(s) {', '.join(sorted(unknown))}: "
+                         f"see the notebooks' parameters cells")
     _kernel_env()
 
     log = logging.getLogger("gtzan.run")

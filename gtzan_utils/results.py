@@ -134,7 +134,8 @@ def write_tables(out_dir, table: pd.DataFrame, formatted: pd.DataFrame, vae: pd.
     md = ["# Table 1, rebuilt", "", to_markdown(formatted), f"- {PAPER_PROTOCOL}.",
           "- ours, paper protocol: the same random split of slices, slice-level test accuracy.",
           "- ours, test slices / test songs: songs never seen in training; song = mean of its slice probabilities; "
-          "± std over k folds where k-fold ran.", "- leak: paper protocol minus test slices, same model and input.", ""]
+          "± std over k folds where k-fold ran.",
+          "- leak: paper protocol minus test slices, same model and input.", ""]
     if vae is not None:
         md += ["# Generated audio, judged by the vanilla CNN", "", to_markdown(vae.round(3))]
         paths["vae"] = out_dir / "vae.csv"

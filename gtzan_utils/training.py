@@ -232,7 +232,8 @@ def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
             for f in range(len(split.folds))]
     summary = ev.summarize_folds([r["results"] for r in runs])
     first = runs[0]["metrics"]
-    proto = {**first["protocol"], "fold": "all", "n_test_songs": sum(r["metrics"]["protocol"]["n_test_songs"] for r in runs),
+    proto = {**first["protocol"], "fold": "all",
+             "n_test_songs": sum(r["metrics"]["protocol"]["n_test_songs"] for r in runs),
              "n_test_slices": sum(r["metrics"]["protocol"]["n_test_slices"] for r in runs)}
     ev.write_metrics(out_dir / "metrics.json", model_name, store.params.kind, summary, proto,
                      config=first["config"], parameters=first["parameters"])

@@ -284,7 +284,8 @@ def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, be
            "seed": seed, "filters": list(filters), "n_train_slices": int(len(train_rows)),
            "n_val_slices": int(len(val_rows))}
     key = config_key(cfg)
-    model_path, history_path, config_path = out_dir / "vae.keras", out_dir / "vae_history.csv", out_dir / "vae_config.json"
+    model_path, history_path = out_dir / "vae.keras", out_dir / "vae_history.csv"
+    config_path = out_dir / "vae_config.json"
     if model_path.exists() and config_path.exists() and json.loads(config_path.read_text()).get("key") == key:
         return {"model": keras.models.load_model(model_path), "history": pd.read_csv(history_path), "config": cfg}
     keras.utils.set_random_seed(seed)
