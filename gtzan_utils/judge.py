@@ -207,6 +207,16 @@ def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
     return {**run, "settings": settings, "source": f"{out} (trained in notebook 05: 03 had none for this split)"}
 
 
+def protocol(split, store, test_rows, listener: dict, n_per_genre: int, inverse: str, n_iter: int, seed: int) -> dict:
+    """How the judging figures were made: split, reference set, slices per genre, mel inversion, listener."""
+    return {"split": split.name, "leaky": split.leaky, "seed": seed, "reference": "real test slices of the split",
+            "n_test_songs": int(store.manifest.track_id.iloc[test_rows].nunique()),
+            "n_test_slices": int(len(test_rows)),
+            "n_per_genre": n_per_genre, "inverse": inverse, "griffin_lim_iterations": n_iter,
+            "embedding": f"{EMBEDDING_LAYER} layer of the listener", "listener": listener["source"],
+            "listener_test_accuracy": {k: v["accuracy"] for k, v in listener["metrics"]["results"].items()}}
+
+
 def augmentation_result(without: dict, with_extra: dict, k: int) -> dict:
     """Test accuracies (slice and song level) of the classifier trained without and with ``k`` generated slices
     per genre, from the two runs' metrics; the difference is ``with − without``."""
