@@ -69,6 +69,13 @@ class Split:
             mask = (manifest.track_id + "#" + manifest.slice_index.astype(str)).isin(keys)
         return np.flatnonzero(mask.to_numpy())
 
+    def members_key(self, fold: int = 0) -> str:
+        """Hash of the exact train/validation/test members of ``fold``: a cached result is keyed by the songs
+        (or slices) it was trained and tested on, never by the split's name alone."""
+        f = self.folds[fold]
+        blob = json.dumps({s: sorted(f[s]) for s in SUBSETS}, sort_keys=True)
+        return hashlib.sha256(f"{self.level}|{blob}".encode()).hexdigest()[:16]
+
     def songs_on_two_sides(self, fold: int = 0) -> int:
         """How many songs have slices in more than one subset of ``fold`` (0 for every split but ``paper``)."""
         sides = [{k.split("#")[0] for k in self.folds[fold][s]} for s in SUBSETS]

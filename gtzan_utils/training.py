@@ -165,7 +165,8 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = None if weights in ("", "none", "None") else weights
     cfg = {"model": model_name, "kind": store.params.kind, "store": store.path.name, "split": split.name,
-           "split_seed": split.seed, "fold": fold, "epochs": epochs, "batch_size": batch_size, "patience": patience,
+           "split_seed": split.seed, "fold": fold,
+           "split_members": split.members_key(fold), "epochs": epochs, "batch_size": batch_size, "patience": patience,
            "seed": seed, "weights": weights, "input_size": input_size, "learning_rate": learning_rate,
            "max_train_slices": max_train_slices, "fine_tune_epochs": fine_tune_epochs}
     if train_base is not None:  # transfer models only: frozen (False) or trained (True) base; None is automatic

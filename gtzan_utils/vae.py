@@ -279,7 +279,8 @@ def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, be
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_rows, val_rows = train_val_rows(store, split, fold, max_train_slices, seed)
-    cfg = {"store": store.path.name, "split": split.name, "split_seed": split.seed, "fold": fold, "epochs": epochs,
+    cfg = {"store": store.path.name, "split": split.name, "split_seed": split.seed, "fold": fold,
+           "split_members": split.members_key(fold), "epochs": epochs,
            "batch_size": batch_size, "latent_dim": latent_dim, "beta": beta, "warmup_epochs": warmup_epochs,
            "seed": seed, "filters": list(filters), "n_train_slices": int(len(train_rows)),
            "n_val_slices": int(len(val_rows))}
