@@ -48,17 +48,27 @@ def mel_db_to_audio(mel_db, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_iter=32
                               random_state=random_state).astype(np.float32)
 
 
+def check_cutoffs(sr, lowpass_hz=None, highpass_hz=None) -> None:
+    """GtzanError unless each given cut-off lies between 0 and half the sample rate and the low-pass is above
+    the high-pass (a band that lets something through)."""
+    nyquist = sr / 2
+    for hz, btype in ((lowpass_hz, "low-pass"), (highpass_hz, "high-pass")):
+        if hz is not None and not 0 < hz < nyquist:
+            raise GtzanError(f"{btype} cut-off must be between 0 and {nyquist:g} Hz (half the sample rate), got {hz:g}")
+    if lowpass_hz is not None and highpass_hz is not None and lowpass_hz <= highpass_hz:
+        raise GtzanError(f"low-pass cut-off {lowpass_hz:g} Hz is not above the high-pass cut-off {highpass_hz:g} Hz: "
+                         f"nothing would pass; raise the low-pass or lower the high-pass")
+
+
 def butter_filter(y, sr, lowpass_hz=None, highpass_hz=None, order=6) -> np.ndarray:
     """Zero-phase Butterworth low-pass and/or high-pass (``scipy.signal.butter`` SOS + ``sosfiltfilt``)."""
     from scipy.signal import butter, sosfiltfilt
 
     y = np.asarray(y, np.float64)
-    nyquist = sr / 2
+    check_cutoffs(sr, lowpass_hz, highpass_hz)
     for hz, btype in ((lowpass_hz, "lowpass"), (highpass_hz, "highpass")):
         if hz is None:
             continue
-        if not 0 < hz < nyquist:
-            raise GtzanError(f"{btype} cut-off must be between 0 and {nyquist:g} Hz (half the sample rate), got {hz}")
         sos = butter(order, hz, btype=btype, fs=sr, output="sos")
         if len(y) > 1:
             y = sosfiltfilt(sos, y, padlen=min(len(y) - 1, 3 * (2 * len(sos) + 1)))
@@ -104,6 +114,7 @@ def generate(model, genre, seconds: float, seed=0, sr=SR, lowpass_hz=None, highp
     if not seconds > 0 or not math.isfinite(seconds):
         raise GtzanError(f"seconds must be > 0, got {seconds}")
     n_samples = int(round(seconds * sr))
+    check_cutoffs(sr, lowpass_hz, highpass_hz)  # before the slow part
     if n_samples < 1:
         raise GtzanError(f"{seconds} s is less than one sample at {sr} Hz")
     frames = int(model.slice_shape[1])

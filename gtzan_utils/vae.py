@@ -33,6 +33,7 @@ from .errors import GtzanError
 from .training import StoreBatches, config_key, train_stats, train_val_rows
 
 BN_MOMENTUM = 0.9
+ARCHITECTURE = 2  # part of the configuration key: a model saved by an older architecture is trained again
 FILTERS = (32, 64, 128, 128)
 
 
@@ -68,6 +69,35 @@ def _encoder(h, w, n_genres, latent_dim, filters):
     return keras.Model([x_in, g_in], [z_mean, z_log_var], name="encoder")
 
 
+@keras.saving.register_keras_serializable(package="gtzan")
+class FiLM(keras.layers.Layer):
+    """Feature-wise linear modulation by the genre: ``x · (1 + γ(g)) + β(g)`` per channel (Perez et al. 2018),
+    γ and β linear in the one-hot genre and zero at initialisation."""
+
+    def __init__(self, channels: int, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+        self.gamma = keras.layers.Dense(self.channels, kernel_initializer="zeros", name="gamma")
+        self.shift = keras.layers.Dense(self.channels, kernel_initializer="zeros", name="shift")
+
+    def build(self, input_shape):
+        g_shape = input_shape[1]
+        self.gamma.build(g_shape)
+        self.shift.build(g_shape)
+
+    def call(self, inputs):
+        x, g = inputs
+        gamma = keras.ops.reshape(self.gamma(g), (-1, 1, 1, self.channels))
+        shift = keras.ops.reshape(self.shift(g), (-1, 1, 1, self.channels))
+        return x * (1.0 + gamma) + shift
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}
+
+
 def _decoder(h, w, n_genres, latent_dim, filters):
     L = keras.layers
     H, W = _pad16(h), _pad16(w)
@@ -79,6 +109,7 @@ def _decoder(h, w, n_genres, latent_dim, filters):
     for i, f in enumerate(reversed(filters)):
         x = L.Conv2DTranspose(f, 3, strides=2, padding="same", name=f"dec_deconv{i + 1}")(x)
         x = L.BatchNormalization(momentum=BN_MOMENTUM, name=f"dec_bn{i + 1}")(x)
+        x = FiLM(f, name=f"dec_film{i + 1}")([x, g_in])  # the genre steers every block, not only the first
         x = L.LeakyReLU(0.2)(x)
     x = L.Conv2D(1, 3, padding="same", dtype="float32", name="dec_out")(x)
     x = L.Cropping2D(((0, H - h), (0, W - w)))(x)
@@ -91,7 +122,7 @@ class CVAE(keras.Model):
     """Genre-conditioned VAE; see the module docstring. Build it with :func:`build_vae`."""
 
     def __init__(self, slice_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warmup_epochs=5,
-                 mean=0.0, std=1.0, filters=FILTERS, seed=0, labels=None, **kwargs):
+                 mean=0.0, std=1.0, filters=FILTERS, seed=0, labels=None, free_bits=0.0, **kwargs):
         super().__init__(**kwargs)
         #: genre names in label order (the store's labels), so that a loaded model knows what it can make
         self.labels = list(labels) if labels else list(GENRES[:int(n_genres)])
@@ -101,6 +132,7 @@ class CVAE(keras.Model):
         h, w = self.slice_shape
         self.n_genres, self.latent_dim, self.filters = int(n_genres), int(latent_dim), tuple(filters)
         self.beta, self.warmup_epochs, self.seed = float(beta), int(warmup_epochs), int(seed)
+        self.free_bits = float(free_bits)
         self.mean_ = _as_rows(mean, h)
         self.std_ = np.maximum(_as_rows(std, h), 1e-6)
         self.encoder = _encoder(h, w, self.n_genres, self.latent_dim, self.filters)
@@ -118,7 +150,7 @@ class CVAE(keras.Model):
         return {"name": self.name, "slice_shape": list(self.slice_shape), "n_genres": self.n_genres,
                 "latent_dim": self.latent_dim, "beta": self.beta, "warmup_epochs": self.warmup_epochs,
                 "mean": plain(self.mean_), "std": plain(self.std_), "filters": list(self.filters), "seed": self.seed,
-                "labels": self.labels}
+                "labels": self.labels, "free_bits": self.free_bits}
 
     @classmethod
     def from_config(cls, config):
@@ -148,9 +180,12 @@ class CVAE(keras.Model):
         z = z_mean + keras.ops.exp(0.5 * z_log_var) * eps
         x_hat = self.decoder([z, g], training=training)
         rec = keras.ops.mean(keras.ops.sum(keras.ops.square(x - x_hat), axis=(1, 2)))
-        kl = keras.ops.mean(-0.5 * keras.ops.sum(1 + z_log_var - keras.ops.square(z_mean) - keras.ops.exp(z_log_var),
-                                                 axis=1))
-        return rec, kl
+        kl_dims = keras.ops.mean(-0.5 * (1 + z_log_var - keras.ops.square(z_mean) - keras.ops.exp(z_log_var)), axis=0)
+        kl = keras.ops.sum(kl_dims)
+        # free bits (Kingma et al. 2016): a dimension's KL below free_bits nats costs nothing, so the encoder has
+        # no reason to switch a dimension off (posterior collapse)
+        kl_term = keras.ops.sum(keras.ops.maximum(kl_dims, self.free_bits)) if self.free_bits > 0 else kl
+        return rec, kl, kl_term
 
     @staticmethod
     def _unpack(data):
@@ -162,8 +197,8 @@ class CVAE(keras.Model):
             x, genre = x
         return x, genre
 
-    def _update(self, rec, kl):
-        loss = rec + self.beta_weight * kl
+    def _update(self, rec, kl, kl_term):
+        loss = rec + self.beta_weight * kl_term
         for k, v in (("loss", loss), ("reconstruction", rec), ("kl", kl)):
             self.trackers[k].update_state(v)
         return {k: m.result() for k, m in self.trackers.items()}
@@ -173,17 +208,16 @@ class CVAE(keras.Model):
 
         x, genre = self._unpack(data)
         with tf.GradientTape() as tape:
-            rec, kl = self._vae_losses(x, genre, training=True)
-            loss = rec + self.beta_weight * kl
+            rec, kl, kl_term = self._vae_losses(x, genre, training=True)
+            loss = rec + self.beta_weight * kl_term
             scaled = self.optimizer.scale_loss(loss)  # a no-op unless mixed precision wraps the optimizer
         grads = tape.gradient(scaled, self.trainable_weights)
         self.optimizer.apply_gradients(zip(grads, self.trainable_weights))
-        return self._update(rec, kl)
+        return self._update(rec, kl, kl_term)
 
     def test_step(self, data):
         x, genre = self._unpack(data)
-        rec, kl = self._vae_losses(x, genre, training=False)
-        return self._update(rec, kl)
+        return self._update(*self._vae_losses(x, genre, training=False))
 
     def call(self, inputs, training=False):
         """``(x_db, genre)`` → reconstruction in dB (through ``z_mean``, no sampling)."""
@@ -218,19 +252,27 @@ class CVAE(keras.Model):
 
 
 class KLWarmup(keras.callbacks.Callback):
-    """Sets the model's β weight to ``β · min(1, (epoch + 1) / warmup_epochs)`` at the start of each epoch."""
+    """Sets the model's β weight before every batch: ``β · min(1, t / warmup_epochs)`` where ``t`` counts epochs
+    with fractions (epoch + batch / steps per epoch), so it starts at 0 and rises smoothly, also when a run
+    resumes mid-way (the epoch comes from ``fit``)."""
 
     def __init__(self, beta: float | None = None, warmup_epochs: int | None = None):
         super().__init__()
         self.beta_value, self.warmup = beta, warmup_epochs
+        self._epoch = 0
 
-    def weight(self, epoch: int) -> float:
+    def weight(self, t: float) -> float:
+        """β at ``t`` epochs of training (0 at the start)."""
         beta = self.model.beta if self.beta_value is None else self.beta_value
         warm = self.model.warmup_epochs if self.warmup is None else self.warmup
-        return float(beta * min(1.0, (epoch + 1) / warm)) if warm > 0 else float(beta)
+        return float(beta * min(1.0, max(t, 0.0) / warm)) if warm > 0 else float(beta)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.beta_weight.assign(self.weight(epoch))
+        self._epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        steps = (self.params or {}).get("steps") or 1
+        self.model.beta_weight.assign(self.weight(self._epoch + batch / steps))
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
@@ -238,7 +280,7 @@ class KLWarmup(keras.callbacks.Callback):
 
 
 def build_vae(input_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warmup_epochs=5, mean=0.0,
-              std=1.0, filters=FILTERS, labels=None) -> CVAE:
+              std=1.0, filters=FILTERS, labels=None, free_bits: float = 0.0) -> CVAE:
     """A :class:`CVAE` for log-mel slices of ``input_shape``, compiled with Adam 1e-3.
 
     ``mean``/``std``: the training split's statistics in dB (scalars or one value per mel bin).
@@ -250,7 +292,7 @@ def build_vae(input_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warm
     if len(filters) != 4 or min(int(f) for f in filters) < 1:
         raise GtzanError(f"the VAE needs 4 positive filter counts (one per encoder convolution), got {filters}")
     model = CVAE(input_shape, n_genres, latent_dim, beta, warmup_epochs, mean, std, filters=filters, labels=labels,
-                 name="cvae")
+                 free_bits=free_bits, name="cvae")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3))
     model.optimizer.build(model.trainable_variables)  # saved and loaded files then carry the same slots
     return model
@@ -264,15 +306,28 @@ class VAEBatches(StoreBatches):
         return ((x, y.astype(np.int32)),)
 
 
+def read_vae_history(path) -> pd.DataFrame:
+    """The VAE's CSV history, one row per epoch (a resumed run's repeated epochs keep their last record)."""
+    path = Path(path)
+    if not path.exists():
+        return pd.DataFrame(columns=["epoch", "loss", "reconstruction", "kl", "beta"])
+    return pd.read_csv(path).drop_duplicates("epoch", keep="last").reset_index(drop=True)
+
+
 def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, beta=1.0, warmup_epochs=5, seed=0,
-              verbose=2, fold=0, filters=FILTERS, max_train_slices: int | None = None) -> dict:
+              verbose=2, fold=0, filters=FILTERS, max_train_slices: int | None = None, free_bits: float = 0.0,
+              extra_callbacks=()) -> dict:
     """Train a :class:`CVAE` on a ``mel`` store's training slices of ``split`` (validation on its val slices).
 
     Writes ``out_dir/vae.keras``, ``out_dir/vae_history.csv`` (loss, reconstruction, kl, beta per epoch) and
-    ``out_dir/vae_config.json``. A finished model with the same configuration is loaded, not retrained.
-    Returns ``{"model", "history", "config"}`` (history as a DataFrame).
+    ``out_dir/vae_config.json`` (last: it marks the model as finished). A finished model with the same
+    configuration (which includes the exact split members) is loaded, not retrained; a killed run resumes from
+    ``out_dir/vae_backup`` at the epoch it had reached, like the classifiers; a run of another configuration
+    in the same folder starts afresh. Returns ``{"model", "history", "config"}`` (history as a DataFrame).
+    Shown in notebook 05_vae_generation.
     """
     import json
+    import shutil
 
     if store.params.kind != "mel":
         raise GtzanError(f"the VAE is trained on the 'mel' store (128-bin log-mel in dB), not {store.params.kind!r}")
@@ -282,22 +337,28 @@ def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, be
     cfg = {"store": store.path.name, "split": split.name, "split_seed": split.seed, "fold": fold,
            "split_members": split.members_key(fold), "epochs": epochs,
            "batch_size": batch_size, "latent_dim": latent_dim, "beta": beta, "warmup_epochs": warmup_epochs,
-           "seed": seed, "filters": list(filters), "n_train_slices": int(len(train_rows)),
-           "n_val_slices": int(len(val_rows))}
+           "free_bits": free_bits, "seed": seed, "filters": list(filters), "architecture": ARCHITECTURE,
+           "n_train_slices": int(len(train_rows)), "n_val_slices": int(len(val_rows))}
     key = config_key(cfg)
     model_path, history_path = out_dir / "vae.keras", out_dir / "vae_history.csv"
-    config_path = out_dir / "vae_config.json"
+    config_path, started_path, backup = out_dir / "vae_config.json", out_dir / "vae_started.json", out_dir / "vae_backup"
     if model_path.exists() and config_path.exists() and json.loads(config_path.read_text()).get("key") == key:
-        return {"model": keras.models.load_model(model_path), "history": pd.read_csv(history_path), "config": cfg}
+        return {"model": keras.models.load_model(model_path), "history": read_vae_history(history_path), "config": cfg}
+    started = json.loads(started_path.read_text()).get("key") if started_path.exists() else None
+    if started != key:  # nothing of this configuration to resume: clear what another one left
+        shutil.rmtree(backup, ignore_errors=True)
+        for stale in (history_path, model_path, config_path):
+            stale.unlink(missing_ok=True)
+        started_path.write_text(json.dumps({"key": key, **cfg}, indent=1))
     keras.utils.set_random_seed(seed)
     mean, var = train_stats(store, train_rows)
     model = build_vae(store.params.shape, len(store.labels), latent_dim, beta, warmup_epochs, mean[:, 0],
-                      np.sqrt(var[:, 0]), filters=filters, labels=store.labels)
-    history_path.unlink(missing_ok=True)
-    callbacks = [KLWarmup(), keras.callbacks.CSVLogger(str(history_path))]
+                      np.sqrt(var[:, 0]), filters=filters, labels=store.labels, free_bits=free_bits)
+    callbacks = [keras.callbacks.BackupAndRestore(str(backup)),  # first: a killed run resumes at its last epoch
+                 KLWarmup(), keras.callbacks.CSVLogger(str(history_path), append=True), *extra_callbacks]
     train = VAEBatches(store, train_rows, batch_size, shuffle=True, seed=seed)
     val = VAEBatches(store, val_rows, batch_size) if len(val_rows) else None
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
     model.save(model_path)
     config_path.write_text(json.dumps({"key": key, **cfg}, indent=1))  # last: marks the model as finished
-    return {"model": model, "history": pd.read_csv(history_path), "config": cfg}
+    return {"model": model, "history": read_vae_history(history_path), "config": cfg}
