@@ -137,3 +137,31 @@ def write_wav(path, y, sr=SR) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, np.clip(np.asarray(y, np.float32), -1.0, 1.0), int(sr), subtype="PCM_16")
     return path
+
+
+def interpolate(model, genre_a, genre_b, steps: int = 4, seed: int = 0, labels=None) -> tuple[np.ndarray, np.ndarray]:
+    """A walk from genre ``genre_a`` to ``genre_b`` in ``steps`` slices: the latent code moves linearly from a code
+    drawn from a's prior to one drawn from b's (same noise) while the genre input cross-fades from a's one-hot to
+    b's. Returns (log-mel dB slices (steps, n_mels, frames), weight of b per step). Notebook: 05_vae_generation."""
+    names = labels or getattr(model, "labels", GENRES)
+    a, b = genre_index(genre_a, names), genre_index(genre_b, names)
+    if steps < 2:
+        raise GtzanError(f"an interpolation needs at least 2 steps, got {steps}")
+    t = np.linspace(0.0, 1.0, int(steps), dtype=np.float32)
+    za, zb = model.prior_codes(a, 1, seed)[0], model.prior_codes(b, 1, seed)[0]
+    z = (1 - t)[:, None] * za + t[:, None] * zb
+    onehot = np.zeros((len(t), model.n_genres), np.float32)
+    onehot[:, a] += 1 - t
+    onehot[:, b] += t
+    return model.decode(z, onehot), t
+
+
+def audio_strip(mels_db, seconds_each: float, sr=SR, seed: int = 0, crossfade_s: float = 0.05, **inverse_kw) -> np.ndarray:
+    """Log-mel slices → one clip: each slice inverted, cut to its first ``seconds_each`` and cross-faded to the
+    next; peak 0.9. Notebook: 05_vae_generation (the interpolation strip)."""
+    audio = mel_db_to_audio(mels_db, sr=sr, random_state=seed, **inverse_kw)
+    n_each = int(round(seconds_each * sr))
+    xf = int(round(crossfade_s * sr))
+    y = join_slices([s[:n_each] for s in audio], len(audio) * n_each - (len(audio) - 1) * xf, sr, crossfade_s=xf / sr)
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    return (y * (PEAK / peak) if peak > 0 else y).astype(np.float32)

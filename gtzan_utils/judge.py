@@ -20,8 +20,11 @@ set                               what
 ================================  ======================================================================
 
 :func:`reconstruction_db` measures the VAE on real test slices (encode → decode, mean absolute error in dB).
+:func:`judge_generated` builds and scores every set, with the in-domain listener and, when musicnn is installed,
+the pretrained one (FAD on musicnn embeddings, the accuracy of a logistic regression on them).
 :func:`judge_classifier` finds the classifier notebook 03 trained (or trains one) and :func:`augment_slices`
-draws the generated training slices of the augmentation experiment. Shown in notebook 05_vae_generation.
+draws the generated training slices of the augmentation experiment (:mod:`gtzan_utils.augment`). Shown in
+notebook 05_vae_generation.
 """
 from __future__ import annotations
 
@@ -95,14 +98,90 @@ def audio_to_features(audio, params) -> np.ndarray:
     return compute_slices(audio, params)
 
 
-def resynthesize(mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = "nnls") -> np.ndarray:
-    """Log-mel slices → Griffin-Lim audio → log-mel slices again (what the classifier hears of the audio)."""
+RESYNTH_CHUNK = 16  # slices inverted at once: Griffin-Lim holds ~6.5 MB of complex STFT per 5-s slice
+
+
+def resynthesize_audio(mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = "nnls",
+                       chunk: int = RESYNTH_CHUNK):
+    """Log-mel slices → Griffin-Lim audio, ``chunk`` slices at a time: yields (first index, audio (k, samples))
+    so that memory stays bounded by the chunk, not the set (200 slices at once took ~1.3 GB)."""
     mels_db = np.asarray(mels_db, np.float32)
-    if len(mels_db) == 0:
-        return mels_db
-    audio = mel_db_to_audio(mels_db, sr=params.sr, n_fft=params.n_fft, hop_length=params.hop_length, n_iter=n_iter,
-                            random_state=seed, inverse=inverse)
-    return audio_to_features(audio, params)
+    if chunk < 1:
+        raise GtzanError(f"chunk must be at least 1 slice, got {chunk}")
+    for a in range(0, len(mels_db), chunk):
+        yield a, mel_db_to_audio(mels_db[a:a + chunk], sr=params.sr, n_fft=params.n_fft, hop_length=params.hop_length,
+                                 n_iter=n_iter, random_state=seed + a, inverse=inverse)
+
+
+def resynthesize(mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = "nnls",
+                 chunk: int = RESYNTH_CHUNK, embed=None):
+    """Log-mel slices → Griffin-Lim audio → log-mel slices again (what the classifier hears of the audio),
+    inverted ``chunk`` slices at a time (:func:`resynthesize_audio`).
+
+    Returns the features (n, *shape); with ``embed`` (audio (k, samples) → embeddings (k, d), e.g.
+    :func:`musicnn_embed`), ``(features, embeddings)``: the audio is embedded chunk by chunk, never held whole.
+    """
+    mels_db = np.asarray(mels_db, np.float32)
+    out = np.empty((len(mels_db), *params.shape), np.float32)
+    embs = []
+    for a, audio in resynthesize_audio(mels_db, params, n_iter, seed, inverse, chunk):
+        out[a:a + len(audio)] = audio_to_features(audio, params)
+        if embed is not None:
+            embs.append(np.asarray(embed(audio), np.float32))
+    if embed is None:
+        return out
+    return out, (np.concatenate(embs) if embs else np.zeros((0, 0), np.float32))
+
+
+# -- the pretrained listener (musicnn) -----------------------------------------------------------------------
+PRETRAINED_CHECKPOINT = "MSD_musicnn"
+
+
+def musicnn_embed(audio, sr: int, checkpoint: str = PRETRAINED_CHECKPOINT) -> np.ndarray:
+    """Audio slices (n, samples) → musicnn embeddings (n, d) from :func:`gtzan_utils.pretrained.embed_audio`.
+    GtzanError saying what to install when the musicnn backbone is not available."""
+    try:
+        from .pretrained import embed_audio
+    except ImportError as exc:
+        raise GtzanError(f"musicnn backbone not installed ({exc}): `pip install --no-deps musicnn==0.1.0` and a "
+                         f"gtzan_utils with the pretrained module; the pretrained judge is skipped") from None
+    audio = np.atleast_2d(np.asarray(audio, np.float32))
+    if len(audio) == 0:
+        return np.zeros((0, 0), np.float32)
+    return np.asarray(embed_audio(audio, sr, checkpoint=checkpoint), np.float32).reshape(len(audio), -1)
+
+
+def store_audio(store, rows) -> np.ndarray:
+    """The audio of manifest ``rows`` (n, slice samples), re-read from the songs' files and sliced as the store
+    was (each file read once)."""
+    from .data import read_audio
+    from .features import slice_audio
+
+    rows = np.asarray(rows)
+    m = store.manifest
+    out = np.zeros((len(rows), store.params.slice_samples), np.float32)
+    for path, where in pd.Series(np.arange(len(rows)), index=m.path.iloc[rows].to_numpy()).groupby(level=0):
+        sliced = slice_audio(read_audio(path, sr=store.params.sr)[0], store.params)
+        idx = m.slice_index.iloc[rows[where.to_numpy()]].to_numpy()
+        out[where.to_numpy()] = sliced[idx]
+    return out
+
+
+def embed_store_rows(store, rows, embed, chunk: int = 64) -> np.ndarray:
+    """Embeddings of the audio of manifest ``rows`` (``embed``: audio → embeddings), ``chunk`` slices at a time."""
+    rows = np.asarray(rows)
+    parts = [np.asarray(embed(store_audio(store, rows[a:a + chunk])), np.float32) for a in range(0, len(rows), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+
+def fit_embedding_classifier(emb, y):
+    """Standardised logistic regression on embeddings of real training slices: the pretrained listener's genre
+    classifier (scikit-learn pipeline)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0)).fit(np.asarray(emb), np.asarray(y))
 
 
 def genre_means(store, rows, chunk: int = 256) -> np.ndarray:
@@ -120,32 +199,47 @@ def genre_means(store, rows, chunk: int = 256) -> np.ndarray:
         return (s / n.reshape(-1, *([1] * len(store.params.shape)))).astype(np.float32)
 
 
-def judge_sets(embedder, sets: dict, reference, labels) -> pd.DataFrame:
+def judge_sets(embedder, sets: dict, reference, labels, pretrained: dict | None = None) -> pd.DataFrame:
     """One row per (set, genre) and one per set over all genres: n, accuracy, Fréchet distance to the reference.
 
     ``sets``: name → (slices, genre indices); ``reference``: (real test slices, genre indices).
+    ``pretrained`` (the musicnn listener, optional): ``{"reference": embeddings of the real test audio,
+    "sets": {name: embeddings of that set's audio}, "classifier": fitted genre classifier on embeddings}`` adds
+    ``fad`` (Fréchet Audio Distance on musicnn embeddings) and ``musicnn_accuracy``; NaN for a set without audio.
     """
     _, ref_emb = classify(embedder, reference[0])
     ref_y = np.asarray(reference[1])
+    pre = pretrained or {}
     rows = []
     for name, (x, y) in sets.items():
         y = np.asarray(y)
         probs, emb = classify(embedder, x)
         hit = probs.argmax(axis=1) == y
-        rows.append({"set": name, "genre": "all", "n": int(len(y)), "accuracy": float(hit.mean()) if len(y) else np.nan,
-                     "frechet": frechet_distance(emb, ref_emb)})
-        for g in np.unique(y):
-            mine = y == g
-            rows.append({"set": name, "genre": labels[g], "n": int(mine.sum()), "accuracy": float(hit[mine].mean()),
-                         "frechet": frechet_distance(emb[mine], ref_emb[ref_y == g])})
+        p_emb = pre.get("sets", {}).get(name)
+        p_hit = pre["classifier"].predict(p_emb) == y if p_emb is not None and len(p_emb) else None
+        groups = [("all", np.ones(len(y), bool), np.ones(len(ref_y), bool))]
+        groups += [(labels[g], y == g, ref_y == g) for g in np.unique(y)]
+        for genre, mine, ref_mine in groups:
+            row = {"set": name, "genre": genre, "n": int(mine.sum()),
+                   "accuracy": float(hit[mine].mean()) if mine.any() else np.nan,
+                   "frechet": frechet_distance(emb[mine], ref_emb[ref_mine])}
+            if pre:
+                row["fad"] = frechet_distance(p_emb[mine], pre["reference"][ref_mine]) if p_hit is not None else np.nan
+                row["musicnn_accuracy"] = float(p_hit[mine].mean()) if p_hit is not None and mine.any() else np.nan
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
 def summary_table(judged: pd.DataFrame) -> pd.DataFrame:
-    """Sets as rows; overall accuracy, overall Fréchet distance and the mean of the per-genre distances."""
-    overall = judged[judged.genre == "all"].set_index("set")[["n", "accuracy", "frechet"]]
-    per = judged[judged.genre != "all"].groupby("set", sort=False).frechet.mean().rename("frechet, genre mean")
-    return overall.join(per).rename(columns={"frechet": "frechet, all"})
+    """Sets as rows; overall accuracy, overall Fréchet distance and the mean of the per-genre distances (and the
+    same for the musicnn listener when it judged: ``musicnn accuracy``, ``FAD, all``, ``FAD, genre mean``)."""
+    cols = ["n", "accuracy", "frechet"] + [c for c in ("musicnn_accuracy", "fad") if c in judged]
+    overall = judged[judged.genre == "all"].set_index("set")[cols]
+    per_genre = judged[judged.genre != "all"].groupby("set", sort=False)
+    out = overall.join(per_genre.frechet.mean().rename("frechet, genre mean"))
+    if "fad" in judged:
+        out = out.join(per_genre.fad.mean().rename("FAD, genre mean"))
+    return out.rename(columns={"frechet": "frechet, all", "fad": "FAD, all", "musicnn_accuracy": "musicnn accuracy"})
 
 
 def reconstruction_db(vae, x, genres, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -217,18 +311,6 @@ def protocol(split, store, test_rows, listener: dict, n_per_genre: int, inverse:
             "listener_test_accuracy": {k: v["accuracy"] for k, v in listener["metrics"]["results"].items()}}
 
 
-def augmentation_result(without: dict, with_extra: dict, k: int) -> dict:
-    """Test accuracies (slice and song level) of the classifier trained without and with ``k`` generated slices
-    per genre, from the two runs' metrics; the difference is ``with − without``."""
-    def accs(doc):
-        return {level: r["accuracy"] for level, r in doc["results"].items()}
-
-    a, b = accs(without["metrics"]), accs(with_extra["metrics"])
-    return {"k_per_genre": int(k), "without": a, "with": b, "difference": {lv: b[lv] - a[lv] for lv in a if lv in b},
-            "protocol": {**with_extra["metrics"]["protocol"],
-                         "note": "generated slices added to the training split only; same split, seed and settings"}}
-
-
 def write_metrics(path, *, vae_config: dict, history: pd.DataFrame, judged: pd.DataFrame, reconstruction: dict,
                   protocol: dict, augmentation: dict | None = None) -> dict:
     """``vae_metrics.json`` of notebook 05: the VAE's configuration and last epoch, the judging table (every set,
@@ -248,3 +330,61 @@ def write_metrics(path, *, vae_config: dict, history: pd.DataFrame, judged: pd.D
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1, default=float))
     return doc
+
+
+SETS = ("real, validation songs", "VAE, spectrogram", "VAE, audio", "genre mean, audio", "real → mel → audio")
+
+
+def pretrained_embedder(checkpoint: str, sr: int):
+    """(audio → embeddings function, status line): the musicnn embedder of ``checkpoint``, or (None, why not)
+    when ``checkpoint`` is empty or the backbone is not installed."""
+    if not checkpoint:
+        return None, "pretrained listener off (PRETRAINED is empty)"
+    try:
+        musicnn_embed(np.zeros((1, sr), np.float32), sr, checkpoint)  # loads the backbone once, fails early
+    except GtzanError as exc:
+        return None, str(exc)
+    return (lambda audio: musicnn_embed(audio, sr, checkpoint)), f"{checkpoint} embeddings (gtzan_utils.pretrained)"
+
+
+def judge_generated(vae, store, split, embedder, *, n_per_genre: int, n_iter: int, inverse: str, seed: int = 0,
+                    pretrained: str = PRETRAINED_CHECKPOINT, n_pretrained_train: int = 20) -> dict:
+    """Every judging set of the module docstring, scored by the in-domain listener (``embedder``, from
+    :func:`embedding_model`) and, when ``pretrained`` names an installed musicnn checkpoint, by the pretrained
+    one: FAD against the real test slices' audio and the accuracy of a standardised logistic regression fitted
+    on musicnn embeddings of ``n_pretrained_train`` real training slices per genre.
+
+    Mel → audio inversions run in bounded chunks. Returns ``{"judged": judge_sets table, "pretrained": status
+    line, "test": (x, y), "n_per_genre"}``. Shown in notebook 05_vae_generation.
+    """
+    m = store.manifest
+    params = store.params
+    test_rows, val_rows, train_rows = (split.rows(m, s) for s in ("test", "val", "train"))
+    val_pick = pick_per_genre(store, val_rows, n_per_genre, seed=seed)
+    x_val, y_val = store.read(val_pick), store.y[val_pick]
+    x_test, y_test = store.read(test_rows), store.y[test_rows]
+    gen_x, gen_y = sample_per_genre(vae, n_per_genre, seed=seed)
+    means = genre_means(store, train_rows)
+    present = np.flatnonzero(np.isfinite(means).all(axis=(1, 2)))
+    embed, status = pretrained_embedder(pretrained, params.sr)
+    kw = dict(n_iter=n_iter, inverse=inverse, seed=seed, embed=embed)
+
+    def heard(mels):
+        out = resynthesize(mels, params, **kw)
+        return out if embed is not None else (out, None)
+
+    vae_audio, vae_emb = heard(gen_x)
+    mean_audio, mean_emb = heard(means[present])
+    real_audio, real_emb = heard(x_val)
+    sets = {SETS[0]: (x_val, y_val), SETS[1]: (gen_x, gen_y), SETS[2]: (vae_audio, gen_y),
+            SETS[3]: (mean_audio, present), SETS[4]: (real_audio, y_val)}
+    pre = None
+    if embed is not None:
+        train_pick = pick_per_genre(store, train_rows, n_pretrained_train, seed=seed)
+        clf = fit_embedding_classifier(embed_store_rows(store, train_pick, embed), store.y[train_pick])
+        pre = {"reference": embed_store_rows(store, test_rows, embed), "classifier": clf,
+               "sets": {SETS[0]: embed_store_rows(store, val_pick, embed), SETS[2]: vae_emb, SETS[3]: mean_emb,
+                        SETS[4]: real_emb}}
+    judged = judge_sets(embedder, sets, (x_test, y_test), store.labels, pretrained=pre)
+    return {"judged": judged, "pretrained": status, "test": (x_test, y_test), "test_rows": test_rows,
+            "n_per_genre": n_per_genre}

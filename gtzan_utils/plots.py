@@ -152,3 +152,22 @@ def plot_vae_history(history: pd.DataFrame):
         axes[2].plot(epoch, history["beta"], marker="o", color="grey")
     axes[2].set(xlabel="epoch", ylabel="β", title="KL weight (warm-up)")
     return fig
+
+
+def plot_latent(z, y, labels, title: str = "latent codes (z_mean), first two principal components"):
+    """2-D projection (PCA by SVD) of latent codes ``z`` (n, d) coloured by genre index ``y``; returns the figure.
+    Notebook: 05_vae_generation."""
+    z = np.asarray(z, np.float64)
+    y = np.asarray(y)
+    zc = z - z.mean(axis=0)
+    _, s, vt = np.linalg.svd(zc, full_matrices=False)
+    xy = zc @ vt[:2].T if len(vt) >= 2 else np.pad(zc @ vt.T, ((0, 0), (0, 2 - len(vt))))
+    share = (s[:2] ** 2) / max((s ** 2).sum(), 1e-12)
+    fig, ax = plt.subplots(figsize=(6.5, 5), constrained_layout=True)
+    cmap = plt.get_cmap("tab10")
+    for g in np.unique(y):
+        ax.scatter(xy[y == g, 0], xy[y == g, 1], s=14, color=cmap(int(g) % 10), label=labels[int(g)], alpha=0.8)
+    ax.set(xlabel=f"PC 1 ({share[0]:.0%} of variance)",
+           ylabel=f"PC 2 ({share[1]:.0%} of variance)" if len(share) > 1 else "PC 2", title=title)
+    ax.legend(fontsize=8, markerscale=1.5, loc="best", ncol=2)
+    return fig

@@ -33,7 +33,7 @@ from .errors import GtzanError
 from .training import StoreBatches, config_key, train_stats, train_val_rows
 
 BN_MOMENTUM = 0.9
-ARCHITECTURE = 2  # part of the configuration key: a model saved by an older architecture is trained again
+ARCHITECTURE = 3  # part of the configuration key: a model saved by an older architecture is trained again
 FILTERS = (32, 64, 128, 128)
 
 
@@ -49,19 +49,28 @@ def _as_rows(v, h: int) -> np.ndarray:
     return np.broadcast_to(a.reshape(-1, 1), (h, 1)).copy()
 
 
-def _encoder(h, w, n_genres, latent_dim, filters):
+def _inner(h, w, down):
+    """(H, W) the convolutions work on: the input shrunk by ``down`` (mel bins, frames), padded to multiples of 16."""
+    return _pad16(-(-h // down[0])), _pad16(-(-w // down[1]))
+
+
+def _encoder(h, w, n_genres, latent_dim, filters, down=(1, 1)):
     L = keras.layers
     x_in = keras.Input((h, w), name="x")
     g_in = keras.Input((n_genres,), name="genre")
-    H, W = _pad16(h), _pad16(w)
+    H, W = _inner(h, w, down)
     x = L.Reshape((h, w, 1))(x_in)
-    x = L.ZeroPadding2D(((0, H - h), (0, W - w)))(x)
+    x = L.ZeroPadding2D(((0, H * down[0] - h), (0, W * down[1] - w)))(x)
+    if down != (1, 1):  # average neighbouring mel bins / frames: a smaller picture, 4× cheaper per halving of both
+        x = L.AveragePooling2D(down, name="enc_down")(x)
     g = L.Reshape((1, 1, n_genres))(g_in)
     g = L.UpSampling2D(size=(H, W))(g)  # genre as constant extra channels
     x = L.Concatenate(axis=-1)([x, g])
     for i, f in enumerate(filters):
         x = L.Conv2D(f, 3, strides=2, padding="same", name=f"enc_conv{i + 1}")(x)
-        x = L.GroupNormalization(groups=-1, name=f"enc_in{i + 1}")(x)  # groups=-1: instance norm
+        # batch norm, not instance norm: instance norm removes each channel's mean over the picture, i.e. the
+        # slice's spectral envelope, and the encoder could not pass it on (reconstructions lost their genre)
+        x = L.BatchNormalization(momentum=BN_MOMENTUM, name=f"enc_bn{i + 1}")(x)
         x = L.LeakyReLU(0.2)(x)
     x = L.Flatten()(x)
     z_mean = L.Dense(latent_dim, dtype="float32", name="z_mean")(x)
@@ -98,9 +107,9 @@ class FiLM(keras.layers.Layer):
         return {**super().get_config(), "channels": self.channels}
 
 
-def _decoder(h, w, n_genres, latent_dim, filters):
+def _decoder(h, w, n_genres, latent_dim, filters, down=(1, 1)):
     L = keras.layers
-    H, W = _pad16(h), _pad16(w)
+    H, W = _inner(h, w, down)
     z_in = keras.Input((latent_dim,), name="z")
     g_in = keras.Input((n_genres,), name="genre")
     x = L.Concatenate()([z_in, g_in])
@@ -112,7 +121,9 @@ def _decoder(h, w, n_genres, latent_dim, filters):
         x = FiLM(f, name=f"dec_film{i + 1}")([x, g_in])  # the genre steers every block, not only the first
         x = L.LeakyReLU(0.2)(x)
     x = L.Conv2D(1, 3, padding="same", dtype="float32", name="dec_out")(x)
-    x = L.Cropping2D(((0, H - h), (0, W - w)))(x)
+    if down != (1, 1):
+        x = L.UpSampling2D(down, interpolation="bilinear", name="dec_up")(x)
+    x = L.Cropping2D(((0, H * down[0] - h), (0, W * down[1] - w)))(x)
     x = L.Reshape((h, w), dtype="float32")(x)
     return keras.Model([z_in, g_in], x, name="decoder")
 
@@ -122,7 +133,8 @@ class CVAE(keras.Model):
     """Genre-conditioned VAE; see the module docstring. Build it with :func:`build_vae`."""
 
     def __init__(self, slice_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warmup_epochs=5,
-                 mean=0.0, std=1.0, filters=FILTERS, seed=0, labels=None, free_bits=0.0, **kwargs):
+                 mean=0.0, std=1.0, filters=FILTERS, seed=0, labels=None, free_bits=0.0, downsample=(1, 1),
+                 **kwargs):
         super().__init__(**kwargs)
         #: genre names in label order (the store's labels), so that a loaded model knows what it can make
         self.labels = list(labels) if labels else list(GENRES[:int(n_genres)])
@@ -133,12 +145,19 @@ class CVAE(keras.Model):
         self.n_genres, self.latent_dim, self.filters = int(n_genres), int(latent_dim), tuple(filters)
         self.beta, self.warmup_epochs, self.seed = float(beta), int(warmup_epochs), int(seed)
         self.free_bits = float(free_bits)
+        self.downsample = tuple(int(v) for v in downsample)
         self.mean_ = _as_rows(mean, h)
         self.std_ = np.maximum(_as_rows(std, h), 1e-6)
-        self.encoder = _encoder(h, w, self.n_genres, self.latent_dim, self.filters)
-        self.decoder = _decoder(h, w, self.n_genres, self.latent_dim, self.filters)
+        self.encoder = _encoder(h, w, self.n_genres, self.latent_dim, self.filters, self.downsample)
+        self.decoder = _decoder(h, w, self.n_genres, self.latent_dim, self.filters, self.downsample)
         self.beta_weight = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.beta),
                                            trainable=False, name="beta_weight")
+        # the prior that sample() draws from, per genre: N(0, I) until fit_prior() replaces it by a Gaussian fitted
+        # to the training slices' codes of that genre (ex-post density estimation, Ghosh et al. 2020)
+        self.prior_mean = self.add_weight(shape=(self.n_genres, self.latent_dim), initializer="zeros",
+                                          trainable=False, name="prior_mean")
+        self.prior_std = self.add_weight(shape=(self.n_genres, self.latent_dim), initializer="ones",
+                                         trainable=False, name="prior_std")
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "reconstruction", "kl")}
         self.built = True  # its sub-models are built: saving before a call keeps every weight
@@ -150,7 +169,8 @@ class CVAE(keras.Model):
         return {"name": self.name, "slice_shape": list(self.slice_shape), "n_genres": self.n_genres,
                 "latent_dim": self.latent_dim, "beta": self.beta, "warmup_epochs": self.warmup_epochs,
                 "mean": plain(self.mean_), "std": plain(self.std_), "filters": list(self.filters), "seed": self.seed,
-                "labels": self.labels, "free_bits": self.free_bits}
+                "labels": self.labels, "free_bits": self.free_bits,
+                "downsample": list(self.downsample)}
 
     @classmethod
     def from_config(cls, config):
@@ -242,13 +262,39 @@ class CVAE(keras.Model):
         out = np.concatenate(out) if out else np.zeros((0, *self.slice_shape), np.float32)
         return out * self.std_ + self.mean_
 
-    def sample(self, genre: int, n: int = 1, seed: int = 0) -> np.ndarray:
-        """``n`` log-mel dB slices of genre index ``genre``, z ~ N(0, I) from ``np.random.default_rng(seed)``."""
+    def fit_prior(self, x, genre, batch_size: int = 64) -> dict:
+        """Fit the per-genre sampling prior to real slices: mean and std of their ``z_mean`` per genre (a genre
+        without slices keeps N(0, I)). A VAE's codes never fill N(0, I) exactly; sampling where the genre's real
+        codes lie gives samples like that genre's slices. Returns {"mean", "std"} (n_genres, latent_dim)."""
+        genre = np.asarray(genre)
+        x = np.asarray(x, np.float32)
+        z = np.concatenate([self.encode(x[a:a + batch_size], genre[a:a + batch_size])[0]
+                            for a in range(0, len(x), batch_size)]) if len(x) else np.zeros((0, self.latent_dim))
+        mean = np.zeros((self.n_genres, self.latent_dim), np.float32)
+        std = np.ones((self.n_genres, self.latent_dim), np.float32)
+        for g in np.unique(genre):
+            zg = z[genre == g]
+            mean[g] = zg.mean(axis=0)
+            if len(zg) > 1:
+                std[g] = np.maximum(zg.std(axis=0), 1e-3)
+        self.prior_mean.assign(mean)
+        self.prior_std.assign(std)
+        return {"mean": mean, "std": std}
+
+    def prior_codes(self, genre: int, n: int = 1, seed: int = 0) -> np.ndarray:
+        """``n`` latent codes of genre index ``genre`` drawn from its prior (``np.random.default_rng(seed)``)."""
         if not 0 <= int(genre) < self.n_genres:
             raise GtzanError(f"genre index {genre} out of range: the model knows {self.n_genres} genres "
                              f"(0..{self.n_genres - 1})")
-        z = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim)).astype(np.float32)
-        return self.decode(z, int(genre))
+        eps = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim)).astype(np.float32)
+        g = int(genre)
+        mean = keras.ops.convert_to_numpy(self.prior_mean)[g]
+        std = keras.ops.convert_to_numpy(self.prior_std)[g]
+        return (mean + std * eps).astype(np.float32)
+
+    def sample(self, genre: int, n: int = 1, seed: int = 0) -> np.ndarray:
+        """``n`` log-mel dB slices of genre index ``genre``, z from the genre's prior (:meth:`prior_codes`)."""
+        return self.decode(self.prior_codes(genre, n, seed), int(genre))
 
 
 class KLWarmup(keras.callbacks.Callback):
@@ -280,7 +326,8 @@ class KLWarmup(keras.callbacks.Callback):
 
 
 def build_vae(input_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warmup_epochs=5, mean=0.0,
-              std=1.0, filters=FILTERS, labels=None, free_bits: float = 0.0) -> CVAE:
+              std=1.0, filters=FILTERS, labels=None, free_bits: float = 0.0, downsample=(1, 1),
+              learning_rate: float = 1e-3) -> CVAE:
     """A :class:`CVAE` for log-mel slices of ``input_shape``, compiled with Adam 1e-3.
 
     ``mean``/``std``: the training split's statistics in dB (scalars or one value per mel bin).
@@ -292,8 +339,8 @@ def build_vae(input_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warm
     if len(filters) != 4 or min(int(f) for f in filters) < 1:
         raise GtzanError(f"the VAE needs 4 positive filter counts (one per encoder convolution), got {filters}")
     model = CVAE(input_shape, n_genres, latent_dim, beta, warmup_epochs, mean, std, filters=filters, labels=labels,
-                 free_bits=free_bits, name="cvae")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3))
+                 free_bits=free_bits, downsample=downsample, name="cvae")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
     model.optimizer.build(model.trainable_variables)  # saved and loaded files then carry the same slots
     return model
 
@@ -306,6 +353,12 @@ class VAEBatches(StoreBatches):
         return ((x, y.astype(np.int32)),)
 
 
+def _read_rows(store, rows, chunk: int = 256):
+    rows = np.sort(np.asarray(rows))
+    x = np.concatenate([store.read(rows[a:a + chunk]) for a in range(0, len(rows), chunk)])
+    return x, store.y[rows]
+
+
 def read_vae_history(path) -> pd.DataFrame:
     """The VAE's CSV history, one row per epoch (a resumed run's repeated epochs keep their last record)."""
     path = Path(path)
@@ -316,7 +369,7 @@ def read_vae_history(path) -> pd.DataFrame:
 
 def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, beta=1.0, warmup_epochs=5, seed=0,
               verbose=2, fold=0, filters=FILTERS, max_train_slices: int | None = None, free_bits: float = 0.0,
-              extra_callbacks=()) -> dict:
+              downsample=(1, 1), learning_rate: float = 1e-3, extra_callbacks=()) -> dict:
     """Train a :class:`CVAE` on a ``mel`` store's training slices of ``split`` (validation on its val slices).
 
     Writes ``out_dir/vae.keras``, ``out_dir/vae_history.csv`` (loss, reconstruction, kl, beta per epoch) and
@@ -337,7 +390,7 @@ def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, be
     cfg = {"store": store.path.name, "split": split.name, "split_seed": split.seed, "fold": fold,
            "split_members": split.members_key(fold), "epochs": epochs,
            "batch_size": batch_size, "latent_dim": latent_dim, "beta": beta, "warmup_epochs": warmup_epochs,
-           "free_bits": free_bits, "seed": seed, "filters": list(filters), "architecture": ARCHITECTURE,
+           "free_bits": free_bits, "downsample": list(downsample), "learning_rate": learning_rate, "seed": seed, "filters": list(filters), "architecture": ARCHITECTURE,
            "n_train_slices": int(len(train_rows)), "n_val_slices": int(len(val_rows))}
     key = config_key(cfg)
     model_path, history_path = out_dir / "vae.keras", out_dir / "vae_history.csv"
@@ -353,12 +406,14 @@ def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, be
     keras.utils.set_random_seed(seed)
     mean, var = train_stats(store, train_rows)
     model = build_vae(store.params.shape, len(store.labels), latent_dim, beta, warmup_epochs, mean[:, 0],
-                      np.sqrt(var[:, 0]), filters=filters, labels=store.labels, free_bits=free_bits)
+                      np.sqrt(var[:, 0]), filters=filters, labels=store.labels, free_bits=free_bits,
+                      downsample=downsample, learning_rate=learning_rate)
     callbacks = [keras.callbacks.BackupAndRestore(str(backup)),  # first: a killed run resumes at its last epoch
                  KLWarmup(), keras.callbacks.CSVLogger(str(history_path), append=True), *extra_callbacks]
     train = VAEBatches(store, train_rows, batch_size, shuffle=True, seed=seed)
     val = VAEBatches(store, val_rows, batch_size) if len(val_rows) else None
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)
+    model.fit_prior(*_read_rows(store, train_rows))
     model.save(model_path)
     config_path.write_text(json.dumps({"key": key, **cfg}, indent=1))  # last: marks the model as finished
     return {"model": model, "history": read_vae_history(history_path), "config": cfg}

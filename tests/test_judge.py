@@ -8,7 +8,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from gtzan_utils import judge, training, vae  # noqa: E402
+from gtzan_utils import augment, judge, training, vae  # noqa: E402
 from gtzan_utils.errors import GtzanError  # noqa: E402
 
 
@@ -112,8 +112,9 @@ def test_reconstruction_and_augmentation_slices(mel_store, mel_classifier, tmp_p
     assert aug["metrics"]["config_key"] != plain["metrics"]["config_key"]
     assert aug["metrics"]["protocol"]["n_extra_train_slices"] == 2 * n
     assert aug["metrics"]["protocol"]["n_test_slices"] == plain["metrics"]["protocol"]["n_test_slices"]
-    result = judge.augmentation_result(plain, aug, 2)
-    assert result["difference"]["song"] == pytest.approx(result["with"]["song"] - result["without"]["song"])
+    result = augment.summarize([{"without": {lv: plain["results"][lv]["accuracy"] for lv in ("slice", "song")},
+                                 "with": {lv: aug["results"][lv]["accuracy"] for lv in ("slice", "song")}}])
+    result.update(k_per_genre=2)
     doc = judge.write_metrics(tmp_path / "m" / "vae_metrics.json", vae_config={"epochs": 1},
                               history=__import__("pandas").DataFrame({"epoch": [0], "kl": [1.0]}),
                               judged=judge.judge_sets(judge.embedding_model(plain["model"]), {"g": (gx, gy)},
@@ -133,3 +134,74 @@ def test_pick_per_genre_takes_at_most_n_of_each(mel_store):
     assert set(counts[np.unique(s.y)]) == {2} and np.all(np.diff(picked) > 0)
     np.testing.assert_array_equal(picked, judge.pick_per_genre(s, rows, 2, seed=3))  # seeded
     assert len(judge.pick_per_genre(s, rows[:0], 2)) == 0
+
+
+def test_augmentation_summary_is_mean_and_std_over_folds_of_a_hand_made_case():
+    folds = [{"without": {"slice": 0.50, "song": 0.6}, "with": {"slice": 0.60, "song": 0.6}},
+             {"without": {"slice": 0.70, "song": 0.8}, "with": {"slice": 0.60, "song": 1.0}},
+             {"without": {"slice": 0.60, "song": 0.7}, "with": {"slice": 0.90, "song": 0.8}}]
+    s = augment.summarize(folds)
+    assert s["without"]["slice"]["mean"] == pytest.approx(0.60)
+    assert s["without"]["slice"]["std"] == pytest.approx(0.10)  # sample std (ddof=1) of .5, .7, .6
+    assert s["with"]["slice"]["mean"] == pytest.approx(0.70)
+    # differences per fold: +0.1, −0.1, +0.3 → mean 0.1, std 0.2 (not the difference of the stds)
+    assert s["difference"]["slice"]["per_fold"] == pytest.approx([0.1, -0.1, 0.3])
+    assert s["difference"]["slice"]["mean"] == pytest.approx(0.1) and s["difference"]["slice"]["std"] == pytest.approx(0.2)
+    assert s["difference"]["song"]["mean"] == pytest.approx(0.1)
+    one = augment.summarize(folds[:1])
+    assert one["difference"]["song"] == {"mean": 0.0, "std": 0.0, "per_fold": [0.0]}
+    table = augment.table({**s, "k_per_genre": 2})
+    assert table.loc["difference", "slice"] == "+10.0% ± 20.0%"
+
+
+def test_augmentation_is_refused_on_a_split_that_is_not_k_fold(mel_store, mel_classifier, tmp_path):
+    s, _ = mel_store
+    with pytest.raises(GtzanError, match="k-fold"):
+        augment.augmentation_kfold(tmp_path, s, mel_classifier["split"], tmp_path / "a", k=1, settings={},
+                                   vae_kw={})
+
+
+def test_resynthesis_inverts_in_bounded_chunks(mel_store, monkeypatch):
+    """Judging never inverts a whole set at once (issue 9, item 12): at most ``chunk`` slices per inversion."""
+    s, _ = mel_store
+    x = s.read(np.arange(7))
+    sizes = []
+    real = judge.mel_db_to_audio
+
+    def spy(mels, **kw):
+        sizes.append(len(mels))
+        return real(mels, **kw)
+
+    monkeypatch.setattr(judge, "mel_db_to_audio", spy)
+    out = judge.resynthesize(x, s.params, n_iter=2, inverse="pinv", chunk=3)
+    assert sizes == [3, 3, 1] and out.shape == x.shape
+    sizes.clear()
+    feats, emb = judge.resynthesize(x, s.params, n_iter=2, inverse="pinv", chunk=4,
+                                    embed=lambda audio: audio[:, :5] * 0 + len(audio))
+    assert sizes == [4, 3] and feats.shape == x.shape and emb.shape == (7, 5)
+    assert emb[:, 0].tolist() == [4, 4, 4, 4, 3, 3, 3]  # each chunk's audio embedded as it came
+    with pytest.raises(GtzanError, match="chunk"):
+        judge.resynthesize(x, s.params, chunk=0)
+
+
+def test_judge_sets_adds_the_pretrained_listener_when_given(mel_store, mel_classifier):
+    """FAD and the musicnn-style accuracy come from the embeddings handed in: a set whose embeddings equal the
+    reference's has FAD 0 and a classifier fitted on them recognises it; a set without audio gets NaN."""
+    s, _ = mel_store
+    emb = judge.embedding_model(mel_classifier["model"])
+    rows = np.arange(len(s))
+    x, y = s.read(rows), s.y[rows]
+    rng = np.random.default_rng(0)
+    d = len(s.labels)
+    ref = rng.normal(size=(len(y), d)) + 4.0 * np.eye(d)[y]  # genre-separable "embeddings"
+    clf = judge.fit_embedding_classifier(ref, y)
+    far = ref + 10.0
+    pre = {"reference": ref, "classifier": clf, "sets": {"same": ref, "shifted": far}}
+    t = judge.judge_sets(emb, {"same": (x, y), "shifted": (x, y), "no audio": (x, y)}, (x, y), s.labels, pretrained=pre)
+    overall = t[t.genre == "all"].set_index("set")
+    assert overall.loc["same", "fad"] == pytest.approx(0.0, abs=1e-6)
+    assert overall.loc["shifted", "fad"] == pytest.approx(d * 100.0, rel=1e-6)  # mean shift of 10 in d dimensions
+    assert overall.loc["same", "musicnn_accuracy"] == 1.0
+    assert np.isnan(overall.loc["no audio", "fad"]) and np.isnan(overall.loc["no audio", "musicnn_accuracy"])
+    summary = judge.summary_table(t)
+    assert {"musicnn accuracy", "FAD, all", "FAD, genre mean"} <= set(summary.columns)

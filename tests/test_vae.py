@@ -122,6 +122,8 @@ def test_lowpass_removes_energy_above_the_cutoff(model):
     assert share_low / (_energy_above(y, 2000) / _energy_above(y, 0)) < 0.05
     with pytest.raises(GtzanError):
         gen.butter_filter(noise, SR, lowpass_hz=SR)
+    with pytest.raises(GtzanError, match="not above the high-pass"):
+        gen.generate(model, "rock", 1.0, lowpass_hz=1000, highpass_hz=1000)
 
 
 def test_join_slices_cross_fades_to_an_exact_length():
@@ -185,6 +187,12 @@ def test_cli_generate_writes_a_wav_of_the_asked_length(tmp_path):
     assert (info.samplerate, info.channels, info.frames) == (22050, 1, int(2.5 * 22050))
     bad = subprocess.run(cmd[:4] + ["--genre", "polka"] + cmd[6:], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "polka" in bad.stderr and "Traceback" not in bad.stderr
+    # a low-pass below the high-pass lets nothing through: refused in one line (issue 9, item 11)
+    band = tmp_path / "out" / "band.wav"
+    crossed = [*cmd[:8], "--model", str(model_path), "--out", str(band), "--lowpass", "500", "--highpass", "2000"]
+    r = subprocess.run(crossed, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and not band.exists()
+    assert len(r.stderr.strip().splitlines()) == 1 and "low-pass" in r.stderr and "high-pass" in r.stderr
 
 
 def test_pinv_inversion_is_close_to_nnls_and_unknown_inversions_are_refused(mel_store):
