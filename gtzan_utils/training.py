@@ -35,6 +35,16 @@ def setup_device() -> str:
     return "CPU only: float32 (full runs belong on a GPU, e.g. Colab)"
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow (``keras.utils.set_random_seed``) and switch on TensorFlow's op
+    determinism, so that a run repeats bit for bit on the same machine and library versions. Other CPUs or
+    library builds may still pick other kernels (oneDNN), so runs on two machines can differ slightly."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
 def default_verbose() -> int:
     return 2 if in_papermill() else 1
 
@@ -116,13 +126,15 @@ def train_val_rows(store, split, fold: int = 0, max_train_slices: int | None = N
 
 
 def fit(model, store, train_rows, val_rows, out_dir, epochs: int, batch_size: int = 32, patience: int = 6,
-        seed: int = 0, verbose: int | None = None, extra_callbacks=(), initial_epoch: int = 0, extra_train=None):
-    """``model.fit`` on batches from the store with the run's callbacks; resumes from ``out_dir/backup``.
+        seed: int = 0, verbose: int | None = None, extra_callbacks=(), initial_epoch: int = 0, extra_train=None,
+        backup: str = "backup"):
+    """``model.fit`` on batches from the store with the run's callbacks; resumes from ``out_dir/<backup>`` (one
+    backup folder per training stage, so that a stage never restores another stage's state).
     ``extra_train=(X, y)``: in-memory slices added to the training batches only."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),  # first: a kill resumes from the last epoch
+        keras.callbacks.BackupAndRestore(str(out_dir / backup)),  # first: a kill resumes from the last epoch
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
         keras.callbacks.ModelCheckpoint(str(out_dir / "best.keras"), monitor="val_loss", save_best_only=True),
         keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
@@ -184,29 +196,39 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
         return {"model": model, "results": results, "history": read_history(out_dir),
                 "metrics": json.loads(metrics_path.read_text()), "out_dir": out_dir}
     if (out_dir / "config.json").exists() and json.loads((out_dir / "config.json").read_text()).get("key") != key:
-        for stale in ("backup", "history.csv", "best.keras", "metrics.json", "model.keras"):  # another config
+        for stale in ("backup", "backup_stage2", "stage1.keras", "stage1.json", "history.csv", "best.keras",
+                      "metrics.json", "model.keras"):  # another configuration: its files must not be resumed
             p = out_dir / stale
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     (out_dir / "config.json").write_text(json.dumps({"key": key, **cfg}, indent=1, default=str))
 
-    keras.utils.set_random_seed(seed)
+    seed_everything(seed)
     train_rows, val_rows = train_val_rows(store, split, fold, max_train_slices, seed)
-    mean, var = train_stats(store, train_rows)
-    model = build_model(model_name, store.params.shape, store.params.kind, n_classes=len(store.labels), mean=mean,
-                        variance=var, weights=weights, input_size=input_size, learning_rate=learning_rate,
-                        train_base=train_base)
-    fit(model, store, train_rows, val_rows, out_dir, epochs, batch_size, patience, seed, verbose, extra_callbacks,
-        extra_train=extra_train)
+    fit_kw = dict(batch_size=batch_size, patience=patience, seed=seed, verbose=verbose,
+                  extra_callbacks=extra_callbacks, extra_train=extra_train)
+    stage1_path, stage1_info = out_dir / "stage1.keras", out_dir / "stage1.json"
+    if fine_tune_epochs and stage1_path.exists() and stage1_info.exists():
+        model = keras.models.load_model(stage1_path)  # stage 1 finished before a kill: resume stage 2 only
+    else:
+        mean, var = train_stats(store, train_rows)
+        model = build_model(model_name, store.params.shape, store.params.kind, n_classes=len(store.labels),
+                            mean=mean, variance=var, weights=weights, input_size=input_size,
+                            learning_rate=learning_rate, train_base=train_base)
+        fit(model, store, train_rows, val_rows, out_dir, epochs, **fit_kw)
+        if fine_tune_epochs:
+            model.save(stage1_path)
+            stage1_info.write_text(json.dumps({"epochs": int(len(read_history(out_dir)))}))
     if fine_tune_epochs:
         from .models import unfreeze_top
 
         unfreeze_top(model, fine_tune_layers)
-        done = len(read_history(out_dir))
-        fit(model, store, train_rows, val_rows, out_dir, done + fine_tune_epochs, batch_size, patience, seed,
-            verbose, extra_callbacks, initial_epoch=done, extra_train=extra_train)
+        done = json.loads(stage1_info.read_text())["epochs"]
+        fit(model, store, train_rows, val_rows, out_dir, done + fine_tune_epochs, initial_epoch=done,
+            backup="backup_stage2", **fit_kw)
     model.save(model_path)
     write_features(out_dir, store.params, store.labels)
     results = ev.evaluate(model, store, split, fold)
+    validation = ev.validation_scores(model, store, split, fold)
     history = read_history(out_dir)
     base = base_of(model)
     base_state = None if base is None else (f"frozen, then top {fine_tune_layers} layers fine-tuned" if fine_tune_epochs
@@ -216,7 +238,9 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
                         n_train_slices_used=int(len(train_rows)), input_size=input_size,
                         n_extra_train_slices=int(len(extra_train[1])) if extra_train is not None else 0)
     ev.write_metrics(metrics_path, model_name, store.params.kind, results, proto, config=cfg, config_key=key,
-                     parameters=int(model.count_params()))
+                     parameters=int(model.count_params()), validation=validation)
+    for done_stage in ("stage1.keras", "stage1.json"):
+        (out_dir / done_stage).unlink(missing_ok=True)
     return {"model": model, "results": results, "history": history,
             "metrics": json.loads(metrics_path.read_text()), "out_dir": out_dir}
 
@@ -231,14 +255,16 @@ def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
         return run_experiment(model_name, store, split, out_dir, **kw)
     runs = [run_experiment(model_name, store, split, out_dir / f"fold_{f}", fold=f, **kw)
             for f in range(len(split.folds))]
-    summary = ev.summarize_folds([r["results"] for r in runs])
+    pooled = ev.pool_folds([r["results"] for r in runs], store.labels, song=split.level == "song")
+    summary = ev.summarize_folds([r["results"] for r in runs], pooled)
     first = runs[0]["metrics"]
     proto = {**first["protocol"], "fold": "all",
              "n_test_songs": sum(r["metrics"]["protocol"]["n_test_songs"] for r in runs),
              "n_test_slices": sum(r["metrics"]["protocol"]["n_test_slices"] for r in runs)}
+    validation = ev.mean_validation([r["metrics"].get("validation", {}) for r in runs])
     ev.write_metrics(out_dir / "metrics.json", model_name, store.params.kind, summary, proto,
-                     config=first["config"], parameters=first["parameters"])
-    return {"model": runs[-1]["model"], "results": runs[-1]["results"], "folds": runs,
+                     config=first["config"], parameters=first["parameters"], validation=validation)
+    return {"model": runs[-1]["model"], "results": pooled, "folds": runs,
             "history": runs[-1]["history"], "metrics": json.loads((out_dir / "metrics.json").read_text()),
             "out_dir": out_dir}
 
