@@ -114,8 +114,9 @@ def find_dataset(root) -> pd.DataFrame:
     The genre is the name of the folder holding the file; all genre folders must share one parent (the
     dataset folder). ``track_id`` is the file name without extension (``blues.00000``), prefixed by the
     genre where names repeat across genres. A track with two files (``blues.00000.au`` and ``.wav``) keeps
-    the one with the dataset's most common extension; :func:`validate` reports the other. Raises :class:`GtzanError` when the folder is missing or
-    holds no audio, or when it holds two datasets (say ``genres/`` and ``Data/genres_original/``).
+    the one with the dataset's most common extension; :func:`validate` reports the other. Raises
+    :class:`GtzanError` when the folder is missing or holds no audio, or when it holds two datasets (say
+    ``genres/`` and ``Data/genres_original/``).
     """
     root = Path(root).expanduser()
     if not root.is_dir():

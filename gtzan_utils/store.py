@@ -7,7 +7,9 @@ Layout of ``<store_root>/<kind>-<params key>-<tracks key>/``::
     X.npy           float16 (n_tracks * n_slices, *shape); track i owns rows i*n_slices ... (i+1)*n_slices-1
     progress.txt    "track_index n_slices" per finished track, appended after its rows are on disk
     manifest.csv    row, track_id, genre, label, slice_index, path   (written when every track is done)
-    complete.json   written last, atomically: the store is complete only when this file exists
+    complete.json   written last, atomically: the store is complete only when this file exists (it lists
+                    the tracks skipped as undecodable or damaged, with the reason)
+    .lock           held (fcntl.flock) by the one process filling the store; a second one is refused
 
 The writer never maps ``X.npy``: rows are written with ``os.pwrite`` so that its memory stays flat
 however large the dataset (page cache is the kernel's, not the process's). A killed run resumes and

@@ -73,7 +73,8 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
     assert "audio/wav" in nb1 or "<audio" in nb1  # inline players were rendered
     stores = json.loads((run / "02_preprocessing" / "stores.json").read_text())
     assert set(stores) == {"mfcc", "mel", "mel3", "mfcc_image"}
-    assert all((run / "02_preprocessing" / p / "complete.json").exists() for p in stores.values())  # relative
+    prep = run / "02_preprocessing"
+    assert all((prep / p / "complete.json").exists() for p in stores.values())  # paths relative to the index
     assert {p.name for p in (run / "02_preprocessing" / "splits").iterdir()} == {"song.json", "kfold.json", "paper.json"}
     m03 = json.loads((run / "03_vanilla_cnn" / "vanilla_cnn-mfcc-song" / "metrics.json").read_text())
     assert m03["protocol"]["split"] == "song" and m03["protocol"]["epochs_run"] == 2
