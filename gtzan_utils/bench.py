@@ -174,7 +174,8 @@ def bench_stream(songs: int = 200, epochs: int = 2) -> dict:
     import keras
 
     from .models import build_model
-    from .training import StoreBatches, train_stats
+    from .batches import StoreBatches
+    from .training import train_stats
 
     s = _stores(songs, ["mel"])["mel"]
     rows = np.arange(len(s))
@@ -255,7 +256,8 @@ def _train_once(songs: int, epochs: int, deterministic: bool) -> dict:
     import keras
 
     from .models import build_model
-    from .training import StoreBatches, seed_everything, train_stats
+    from .batches import StoreBatches
+    from .training import seed_everything, train_stats
 
     s = _stores(songs, ["mel"])["mel"]
     rows = np.arange(len(s))

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .batches import StoreBatches
+
 
 def song_level(track_ids, probs: np.ndarray, y_true) -> pd.DataFrame:
     """One row per song: its true label, mean slice probabilities and predicted label."""
@@ -49,8 +51,6 @@ def scores(y_true, y_pred, labels: list[str]) -> dict:
 
 def predict(model, store, rows, batch_size: int = 64) -> np.ndarray:
     """Slice probabilities for manifest rows, read from the store batch by batch."""
-    from .training import StoreBatches
-
     return model.predict(StoreBatches(store, rows, batch_size=batch_size), verbose=0)
 
 

@@ -1,6 +1,6 @@
 """Training from the feature store: batches are read from disk, never the whole array in memory.
 
-* :class:`StoreBatches` — a ``keras.utils.PyDataset`` over manifest rows of a store;
+* batches come from :class:`gtzan_utils.batches.StoreBatches` (shared with evaluation);
 * :func:`train_stats` — per-row / per-channel mean and variance of the **training split only**, streamed;
 * :func:`run_experiment` — build → fit (EarlyStopping, best ``model.keras``, CSV history, resume after a kill
   through ``BackupAndRestore``) → optional stage-2 fine-tuning → scores on the test split → ``metrics.json``.
@@ -19,6 +19,8 @@ import keras
 import numpy as np
 import pandas as pd
 
+from . import evaluate as ev
+from .batches import StoreBatches
 from .config import in_papermill
 from .errors import GtzanError
 
@@ -47,50 +49,6 @@ def seed_everything(seed: int) -> None:
 
 def default_verbose() -> int:
     return 2 if in_papermill() else 1
-
-
-class StoreBatches(keras.utils.PyDataset):
-    """Batches ``(x float32, y int)`` of manifest ``rows`` read from a store; reshuffled each epoch if asked.
-
-    ``extra=(X, y)``: in-memory slices (e.g. VAE-generated, notebook 05) mixed into the batches after the rows.
-    """
-
-    def __init__(self, store, rows, batch_size: int = 32, shuffle: bool = False, seed: int = 0, extra=None,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.store, self.rows, self.batch_size, self.shuffle = store, np.asarray(rows, np.int64), batch_size, shuffle
-        self.labels = store.y
-        if extra is not None:
-            ex, ey = np.asarray(extra[0], np.float32), np.asarray(extra[1]).astype(self.labels.dtype)
-            if ex.shape[1:] != tuple(store.params.shape) or len(ex) != len(ey):
-                raise GtzanError(f"extra slices must be (n, {', '.join(map(str, store.params.shape))}) with one label "
-                                 f"each, got {ex.shape} and {len(ey)} labels")
-            self.extra = (ex, ey)
-        else:
-            self.extra = None
-        n = len(self.rows) + (len(self.extra[1]) if self.extra else 0)
-        self._rng = np.random.default_rng(seed)
-        self.order = self._rng.permutation(n) if shuffle else np.arange(n)
-
-    def __len__(self):
-        return int(np.ceil(len(self.order) / self.batch_size))
-
-    def __getitem__(self, i):
-        pos = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        if self.extra is None:
-            idx = self.rows[pos]
-            return self.store.read(idx), self.labels[idx]
-        from_store, n = pos < len(self.rows), len(self.rows)
-        x = np.empty((len(pos), *self.store.params.shape), np.float32)
-        y = np.empty(len(pos), self.labels.dtype)
-        idx = self.rows[pos[from_store]]
-        x[from_store], y[from_store] = self.store.read(idx), self.labels[idx]
-        x[~from_store], y[~from_store] = self.extra[0][pos[~from_store] - n], self.extra[1][pos[~from_store] - n]
-        return x, y
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.order = self._rng.permutation(len(self.order))
 
 
 def train_stats(store, rows, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -169,7 +127,6 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
     experiment with the same configuration is not trained again: its model is loaded and re-scored.
     Returns ``{"model", "results", "history", "metrics", "out_dir"}``.
     """
-    from . import evaluate as ev
     from .models import base_of, build_model
     from .predict import write_features
 
@@ -248,7 +205,6 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
 def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
     """:func:`run_experiment` on every fold of ``split``; with several folds, ``out_dir/metrics.json`` holds
     mean ± std over the folds (each fold's own files are in ``out_dir/fold_<i>``)."""
-    from . import evaluate as ev
 
     out_dir = Path(out_dir)
     if len(split.folds) == 1:

@@ -10,7 +10,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from conftest import write_dataset  # noqa: E402
-from gtzan_utils import data, evaluate, splits, store, training  # noqa: E402
+from gtzan_utils import batches, data, evaluate, splits, store, training  # noqa: E402
 from gtzan_utils.features import FeatureParams  # noqa: E402
 
 P = FeatureParams(kind="mfcc", slice_seconds=2.0, n_slices=3)
@@ -28,13 +28,13 @@ def tiny_store(tmp_path_factory):
 def test_batches_stream_rows_from_the_store(tiny_store):
     s, _ = tiny_store
     rows = np.array([5, 0, 7, 3, 1])
-    b = training.StoreBatches(s, rows, batch_size=2)
+    b = batches.StoreBatches(s, rows, batch_size=2)
     assert len(b) == 3
     x, y = b[0]
     np.testing.assert_array_equal(x, s.read([5, 0]))
     np.testing.assert_array_equal(y, s.y[[5, 0]])
     assert b[2][0].shape == (1, *P.shape)
-    shuffled = training.StoreBatches(s, rows, batch_size=5, shuffle=True, seed=1)
+    shuffled = batches.StoreBatches(s, rows, batch_size=5, shuffle=True, seed=1)
     assert sorted(shuffled[0][1].tolist()) == sorted(s.y[rows].tolist())
 
 
@@ -150,7 +150,7 @@ def test_extra_slices_join_the_training_batches_once_per_epoch(tiny_store):
     rows = np.arange(6)
     ex = np.full((4, *P.shape), 7.0, np.float32)
     ey = np.array([0, 1, 2, 0])
-    b = training.StoreBatches(s, rows, batch_size=4, shuffle=True, seed=0, extra=(ex, ey))
+    b = batches.StoreBatches(s, rows, batch_size=4, shuffle=True, seed=0, extra=(ex, ey))
     assert len(b) == 3
     xs = np.concatenate([b[i][0] for i in range(len(b))])
     ys = np.concatenate([b[i][1] for i in range(len(b))])
@@ -158,7 +158,7 @@ def test_extra_slices_join_the_training_batches_once_per_epoch(tiny_store):
     assert is_extra.sum() == 4 and sorted(ys[is_extra].tolist()) == [0, 0, 1, 2]
     assert sorted(ys[~is_extra].tolist()) == sorted(s.y[rows].tolist())
     with pytest.raises(training.GtzanError, match="extra slices"):
-        training.StoreBatches(s, rows, extra=(ex[:, :3], ey))
+        batches.StoreBatches(s, rows, extra=(ex[:, :3], ey))
 
 
 # -- integrity (issue 9) -----------------------------------------------------------------------------------
