@@ -28,9 +28,10 @@ import keras
 import numpy as np
 import pandas as pd
 
+from .batches import StoreBatches
 from .config import GENRES
 from .errors import GtzanError
-from .training import StoreBatches, config_key, train_stats, train_val_rows
+from .training import config_key, train_stats, train_val_rows
 
 BN_MOMENTUM = 0.9
 ARCHITECTURE = 3  # part of the configuration key: a model saved by an older architecture is trained again
