@@ -124,7 +124,7 @@ def plot_mel_grid(mels, titles, n_cols: int = 5, sr: int = SR, hop_length: int =
     img = None
     for ax, x, t in zip(axes.flat, mels, titles):
         img = librosa.display.specshow(x, sr=sr, hop_length=hop_length, x_axis="time", y_axis="mel", ax=ax,
-                                       vmin=lo, vmax=hi)
+                                       vmin=lo, vmax=hi, cmap="magma")  # one colour map: specshow picks per panel
         ax.set_title(t, fontsize=9)
         ax.label_outer()
     for ax in list(axes.flat)[n:]:

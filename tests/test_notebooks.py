@@ -61,6 +61,7 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
                                            "INPUTS": "mfcc", "EPOCHS": 2,
                                            "CELLS": "mobilenetv2:mfcc_image", "MAX_TRAIN_SLICES": 64,
                                            "N_JUDGE": 1, "AUGMENT_K": 2, "CLASSIFIER_EPOCHS": 1, "N_RECON": 1,
+                                           "AUGMENT_VAE_EPOCHS": 1, "N_INTERP": 2,
                                            "GEN_SECONDS": 1.5, "N_PREDICT": 2})
     record = json.loads((run / "run.json").read_text())
     assert [v["status"] for v in record["notebooks"].values()] == ["ok"] * 6
@@ -94,6 +95,11 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
                     "real → mel → audio"}
     assert m05["judging"]["protocol"]["split"] == "song" and m05["vae"]["epochs_run"] == 2
     assert m05["augmentation"]["k_per_genre"] == 2 and m05["reconstruction"]["mean_abs_error_db"] > 0
+    # augmentation on the k folds: every song tested once, mean ± std over the folds
+    aug = m05["augmentation"]
+    assert aug["protocol"]["split"] == "kfold" and len(aug["folds"]) == aug["protocol"]["folds"] == 5
+    assert aug["protocol"]["n_test_songs"] == 50 and set(aug["difference"]["song"]) == {"mean", "std", "per_fold"}
+    assert (out5 / "figures" / "latent_pca.png").exists() and list((out5 / "audio").glob("interpolation_*.wav"))
     nb5 = (run / "notebooks" / "05_vae_generation.ipynb").read_text()
     assert "audio/wav" in nb5 or "<audio" in nb5
     # 06: Table 1 with "not run" cells, written as CSV and Markdown, printed at the end of the run
