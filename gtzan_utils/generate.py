@@ -156,7 +156,8 @@ def interpolate(model, genre_a, genre_b, steps: int = 4, seed: int = 0, labels=N
     return model.decode(z, onehot), t
 
 
-def audio_strip(mels_db, seconds_each: float, sr=SR, seed: int = 0, crossfade_s: float = 0.05, **inverse_kw) -> np.ndarray:
+def audio_strip(mels_db, seconds_each: float, sr=SR, seed: int = 0, crossfade_s: float = 0.05,
+                **inverse_kw) -> np.ndarray:
     """Log-mel slices → one clip: each slice inverted, cut to its first ``seconds_each`` and cross-faded to the
     next; peak 0.9. Notebook: 05_vae_generation (the interpolation strip)."""
     audio = mel_db_to_audio(mels_db, sr=sr, random_state=seed, **inverse_kw)

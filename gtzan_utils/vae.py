@@ -391,11 +391,13 @@ def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, be
     cfg = {"store": store.path.name, "split": split.name, "split_seed": split.seed, "fold": fold,
            "split_members": split.members_key(fold), "epochs": epochs,
            "batch_size": batch_size, "latent_dim": latent_dim, "beta": beta, "warmup_epochs": warmup_epochs,
-           "free_bits": free_bits, "downsample": list(downsample), "learning_rate": learning_rate, "seed": seed, "filters": list(filters), "architecture": ARCHITECTURE,
+           "free_bits": free_bits, "downsample": list(downsample), "learning_rate": learning_rate, "seed": seed,
+           "filters": list(filters), "architecture": ARCHITECTURE,
            "n_train_slices": int(len(train_rows)), "n_val_slices": int(len(val_rows))}
     key = config_key(cfg)
     model_path, history_path = out_dir / "vae.keras", out_dir / "vae_history.csv"
-    config_path, started_path, backup = out_dir / "vae_config.json", out_dir / "vae_started.json", out_dir / "vae_backup"
+    config_path, started_path = out_dir / "vae_config.json", out_dir / "vae_started.json"
+    backup = out_dir / "vae_backup"
     if model_path.exists() and config_path.exists() and json.loads(config_path.read_text()).get("key") == key:
         return {"model": keras.models.load_model(model_path), "history": read_vae_history(history_path), "config": cfg}
     started = json.loads(started_path.read_text()).get("key") if started_path.exists() else None

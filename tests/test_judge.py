@@ -146,7 +146,8 @@ def test_augmentation_summary_is_mean_and_std_over_folds_of_a_hand_made_case():
     assert s["with"]["slice"]["mean"] == pytest.approx(0.70)
     # differences per fold: +0.1, −0.1, +0.3 → mean 0.1, std 0.2 (not the difference of the stds)
     assert s["difference"]["slice"]["per_fold"] == pytest.approx([0.1, -0.1, 0.3])
-    assert s["difference"]["slice"]["mean"] == pytest.approx(0.1) and s["difference"]["slice"]["std"] == pytest.approx(0.2)
+    assert s["difference"]["slice"]["mean"] == pytest.approx(0.1)
+    assert s["difference"]["slice"]["std"] == pytest.approx(0.2)
     assert s["difference"]["song"]["mean"] == pytest.approx(0.1)
     one = augment.summarize(folds[:1])
     assert one["difference"]["song"] == {"mean": 0.0, "std": 0.0, "per_fold": [0.0]}

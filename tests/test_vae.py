@@ -11,7 +11,9 @@ import soundfile as sf
 keras = pytest.importorskip("keras")
 
 from conftest import SR  # noqa: E402
-from gtzan_utils import generate as gen, splits, vae  # noqa: E402
+
+from gtzan_utils import generate as gen  # noqa: E402
+from gtzan_utils import splits, vae
 from gtzan_utils.errors import GtzanError  # noqa: E402
 from gtzan_utils.features import FeatureParams  # noqa: E402
 
