@@ -67,8 +67,9 @@ def _cmd_run(a):
 def _cmd_generate(a):
     from .config import SR
     from .errors import GtzanError
-    from .generate import generate, write_wav
+    from .generate import check_cutoffs, generate, write_wav
 
+    check_cutoffs(SR, a.lowpass, a.highpass)  # before loading TensorFlow: a bad band is one line, at once
     if not a.model.exists():
         raise GtzanError(f"model {a.model} not found: train one in notebook 05_vae_generation (vae.keras)")
     import keras
