@@ -150,10 +150,10 @@ def validate(df: pd.DataFrame, min_seconds: float = 5.0, sr: int = SR, progress:
     Unreadable files and clips shorter than ``min_seconds`` (one slice) are excluded, by name; other
     sample rates and channel counts are kept (resampled / downmixed) and the note says so.
     """
-    from tqdm.auto import tqdm
+    from .progress import progress as show_progress
 
     rows = []
-    for r in tqdm(list(df.itertuples(index=False)), desc="validate", disable=not progress):
+    for r in show_progress(list(df.itertuples(index=False)), desc="validate", unit="file", disable=not progress):
         row = {"path": r.path, "genre": r.genre, "track_id": r.track_id, "readable": True, "sr": np.nan,
                "channels": np.nan, "seconds": np.nan, "usable": True, "note": ""}
         try:

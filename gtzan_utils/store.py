@@ -177,7 +177,8 @@ def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2,
     ``limit`` stops after that many new tracks (used by tests to simulate a killed run; returns None).
     """
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
+
+    from .progress import progress as show_progress
 
     tracks = tracks[["track_id", "genre", "path"]].reset_index(drop=True)
     if tracks.empty:
@@ -203,7 +204,7 @@ def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2,
         for w in active:
             w.open()
         try:
-            for n_done, (i, feats, err) in enumerate(tqdm(results, total=len(todo), desc=f"featurize {kinds}",
+            for n_done, (i, feats, err) in enumerate(show_progress(results, total=len(todo), desc=f"featurize {kinds}",
                                                           unit="song", disable=not progress), 1):
                 if feats is None:
                     errors[i] = err
