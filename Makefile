@@ -8,7 +8,7 @@ PROFILE ?= quick
 
 BROWSER_STAMP := $(VENV)/.browser-installed
 
-.PHONY: run test test-browser setup bench clean strip
+.PHONY: run test test-browser lab setup bench clean strip
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ $(BROWSER_STAMP): $(STAMP) requirements-browser.txt
 # JupyterLab + Playwright + Debian's /usr/bin/chromium on a quick run's notebooks; screenshots in runs/browser-test/
 test-browser: $(BROWSER_STAMP)
 	GTZAN_BROWSER_RUN=$(CURDIR)/runs/browser-test $(BIN)/python -m pytest -m browser tests/test_browser.py
+
+# JupyterLab (pinned in requirements-browser.txt) in .venv, started on the repository: open runs/<run>/notebooks/
+lab: $(STAMP)
+	$(BIN)/python -m pip install --quiet "$$(grep '^jupyterlab==' requirements-browser.txt)"
+	$(BIN)/jupyter lab
 
 bench: $(STAMP)
 	$(BIN)/gtzan bench featurize

@@ -53,11 +53,15 @@ def quiet_tensorflow():
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    captured = _capture_fd2(_import_tf)
-    kept = [line for line in captured.splitlines() if line.strip() and not TF_NOISE.search(line)]
+    kept = without_noise(_capture_fd2(_import_tf))
     if kept:
-        print("\n".join(kept), file=sys.stderr, flush=True)
+        print(kept, file=sys.stderr, flush=True)
     return sys.modules["tensorflow"]
+
+
+def without_noise(text: str) -> str:
+    """``text`` less its TensorFlow start-up lines (:data:`TF_NOISE`) and blank lines."""
+    return "\n".join(line for line in text.splitlines() if line.strip() and not TF_NOISE.search(line))
 
 
 def _import_tf():
