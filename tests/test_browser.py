@@ -93,17 +93,21 @@ class Lab:
             stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         (root / "jupyterlab.pid").write_text(str(self.proc.pid))
         self.pw = self.browser = None
-        deadline = time.monotonic() + 90
-        while not self._api("status"):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"JupyterLab did not start; see {root / 'jupyterlab.log'}")
-            time.sleep(0.5)
-        from playwright.sync_api import sync_playwright
-
-        self.pw = sync_playwright().start()
-        self.browser = self.pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        self.page = self.browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
         self.news_answered = False
+        try:
+            deadline = time.monotonic() + 90
+            while not self._api("status"):
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"JupyterLab did not start; see {root / 'jupyterlab.log'}")
+                time.sleep(0.5)
+            from playwright.sync_api import sync_playwright
+
+            self.pw = sync_playwright().start()
+            self.browser = self.pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            self.page = self.browser.new_page(viewport={"width": WIDTH, "height": HEIGHT})
+        except BaseException:
+            self.close()  # the server must not outlive a failed start
+            raise
 
     def _api(self, path: str, method: str = "GET"):
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/{path}", method=method,
