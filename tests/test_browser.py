@@ -11,6 +11,7 @@ Where it is missing the test skips with one line; ``.ci/run`` installs it. Desel
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -26,7 +27,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from conftest import SHRUNK_QUICK, declared_overrides
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -84,7 +84,7 @@ class Lab:
 
     def __init__(self, root: Path, env: dict, shots: Path):
         self.root, self.shots, self.port, self.token = root, shots, _free_port(), secrets.token_hex(16)
-        self.log = open(root / "jupyterlab.log", "w")
+        self.log = open(root / "jupyterlab.log", "w")  # noqa: SIM115 (closed in close(), with the server)
         # a plain background process (no shell in between): self.proc.pid is the server's own PID
         self.proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("jupyter-lab")), "--no-browser", "--allow-root", "--ip=127.0.0.1",
@@ -189,10 +189,8 @@ class Lab:
 
     def wait_run(self, timeout_ms: int):
         """After a run command: wait for a queued cell ("*"), then for the kernel to be idle again."""
-        try:
+        with contextlib.suppress(Exception):  # it may have finished already
             self.page.wait_for_function(BUSY_JS, timeout=15_000)
-        except Exception:  # it may have finished already
-            pass
         self.page.wait_for_function(IDLE_JS, timeout=timeout_ms)
 
     def cell(self, code: str):
@@ -214,7 +212,8 @@ def lab(tmp_path_factory):
     shutil.rmtree(out, ignore_errors=True)
     # one Jupyter installation of its own (trust database, settings), shared by the runner and the server
     os.environ.update(GTZAN_DATA_HOME=str(tmp / "data"), GTZAN_RUNS_HOME=str(tmp / "runs"),
-                      JUPYTER_DATA_DIR=str(tmp / "jupyter" / "data"), JUPYTER_CONFIG_DIR=str(tmp / "jupyter" / "config"),
+                      JUPYTER_DATA_DIR=str(tmp / "jupyter" / "data"),
+                      JUPYTER_CONFIG_DIR=str(tmp / "jupyter" / "config"),
                       JUPYTER_RUNTIME_DIR=str(tmp / "jupyter" / "runtime"),
                       JUPYTERLAB_SETTINGS_DIR=str(tmp / "jupyter" / "lab-settings"),
                       JUPYTERLAB_WORKSPACES_DIR=str(tmp / "jupyter" / "lab-workspaces"))

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
 import soundfile as sf
-
 from conftest import SHRUNK_QUICK
 from nbformat.sign import NotebookNotary
 
