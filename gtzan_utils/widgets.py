@@ -159,7 +159,7 @@ def vae_generator(model, out_dir, seconds: float = 10.0, n_iter: int = 32, inver
 
     import ipywidgets as w
 
-    genre = w.Dropdown(options=model.labels, description="genre")
+    genre = w.Dropdown(options=model.labels, value=model.labels[0], description="genre")
     secs = w.FloatSlider(value=seconds, min=1.0, max=60.0, step=0.5, description="seconds")
     seed = w.IntText(value=0, description="seed")
     lowpass = w.IntSlider(value=0, min=0, max=10000, step=250, description="low-pass Hz")
