@@ -32,8 +32,8 @@ GTZAN_SHA256 = "24347e0223d2ba798e0a558c4c172d9d4a19c00bb7963fe055d183dadb4ef2c6
 
 
 # -- reading audio ----------------------------------------------------------------------------------
-def read_audio(path, sr: int = SR) -> tuple[np.ndarray, dict]:
-    """Decode a file to float32 mono at ``sr``: returns (samples, info).
+def read_audio(path, sr: int | None = SR) -> tuple[np.ndarray, dict]:
+    """Decode a file to float32 mono at ``sr`` (None keeps the file's own rate): returns (samples, info).
 
     ``info`` holds the file's own ``sr``, ``channels`` and ``frames``; other sample rates are resampled
     and several channels averaged (the validation report says so). An undecodable file raises
@@ -48,7 +48,7 @@ def read_audio(path, sr: int = SR) -> tuple[np.ndarray, dict]:
         raise GtzanError(f"cannot decode {path}: {exc}. Replace or remove the file.") from None
     info = {"sr": int(file_sr), "channels": int(y.shape[1]), "frames": int(y.shape[0])}
     y = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
-    if file_sr != sr and len(y):
+    if sr is not None and file_sr != sr and len(y):
         import librosa
 
         y = librosa.resample(y, orig_sr=file_sr, target_sr=sr)
