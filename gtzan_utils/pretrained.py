@@ -334,3 +334,32 @@ def store_embeddings(store, checkpoint: str = "MSD_musicnn", batch_size: int = 3
     np.save(tmp, emb)
     os.replace(tmp, path)
     return emb
+
+
+# -- a look at the weights ----------------------------------------------------------------------------------
+def demo_clips(genres=("jazz", "classical", "metal"), seconds: float = 30.0) -> tuple[list[tuple[str, np.ndarray]], int, bool]:
+    """Clips to show tags of: the real GTZAN excerpts of ``../shared/gtzan_samples`` where that folder exists,
+    otherwise synthetic clips of the same genres. Returns ([(name, audio)], sample rate, real?)."""
+    from .config import REPO_ROOT, SR
+    from .data import read_audio
+
+    shared = REPO_ROOT.parent / "shared" / "gtzan_samples" / "genres"
+    found = [shared / g / f"{g}.00000.au" for g in genres]
+    if all(p.exists() for p in found):
+        return [(p.stem, read_audio(p, sr=SR)[0][:int(seconds * SR)]) for p in found], SR, True
+    from .synth import synth_clip
+
+    return [(f"synthetic {g}", synth_clip(g, 0, seconds=seconds)) for g in genres], SR, False
+
+
+def tag_table(clips, sr: int, checkpoints=("MSD_musicnn", "MTT_musicnn"), k: int = 3):
+    """A DataFrame: one row per clip, the top-``k`` tags of each checkpoint. Notebook: 04_transfer_learning."""
+    import pandas as pd
+
+    rows = []
+    for name, y in clips:
+        row = {"clip": name}
+        for ck in checkpoints:
+            row[ck] = ", ".join(f"{t} {p:.2f}" for t, p in top_tags(y, sr, ck, k))
+        rows.append(row)
+    return pd.DataFrame(rows)
