@@ -1,7 +1,7 @@
 """Run a musicnn checkpoint's ORIGINAL TF1 graph (its .meta file) on log-mel patches, for the equivalence test.
 
-Usage: python tf1_musicnn_reference.py CHECKPOINT_DIR INPUT.npy OUTPUT.npz
-INPUT: float32 (n, 187, 96). OUTPUT: tags, penultimate (musicnn only), pooled. Run in a subprocess: it switches
+Usage: python tf1_musicnn_reference.py INPUT.npy OUT_DIR CHECKPOINT_DIR [CHECKPOINT_DIR ...]
+INPUT: float32 (n, 187, 96). Writes OUT_DIR/<checkpoint folder name>.npz: tags, penultimate (musicnn only), pooled. Run in a subprocess: it switches
 TensorFlow to graph mode. The graph loads in TF 2.x only after deleting every node's ``_output_shapes``.
 """
 import sys
@@ -39,4 +39,6 @@ def main(ckpt_dir: str, inp: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    inp, out_dir, *dirs = sys.argv[1:]
+    for d in dirs:
+        main(d, inp, f"{out_dir}/{d.rstrip('/').split('/')[-1]}.npz")
