@@ -61,7 +61,8 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
                                            "INPUTS": "mfcc", "EPOCHS": 2,
                                            "CELLS": "mobilenetv2:mfcc_image", "MAX_TRAIN_SLICES": 64,
                                            "N_JUDGE": 1, "AUGMENT_K": 2, "CLASSIFIER_EPOCHS": 1, "N_RECON": 1,
-                                           "GEN_SECONDS": 1.5, "N_PREDICT": 2})
+                                           "GEN_SECONDS": 1.5, "N_PREDICT": 2, "MUSICNN_CELLS": "msd_musicnn",
+                                           "PROBES": "MSD_musicnn", "LINEAR_SPLITS": "song", "N_TAG_CLIPS": 1})
     record = json.loads((run / "run.json").read_text())
     assert [v["status"] for v in record["notebooks"].values()] == ["ok"] * 6
     for nb_path in (run / "notebooks").glob("*.ipynb"):
@@ -72,7 +73,7 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
     nb1 = (run / "notebooks" / "01_data_exploration.ipynb").read_text()
     assert "audio/wav" in nb1 or "<audio" in nb1  # inline players were rendered
     stores = json.loads((run / "02_preprocessing" / "stores.json").read_text())
-    assert set(stores) == {"mfcc", "mel", "mel3", "mfcc_image"}
+    assert set(stores) == {"mfcc", "mel", "mel3", "mfcc_image", "musicnn"}
     assert all((Path(p) / "complete.json").exists() for p in stores.values())
     assert {p.name for p in (run / "02_preprocessing" / "splits").iterdir()} == {"song.json", "kfold.json", "paper.json"}
     m03 = json.loads((run / "03_vanilla_cnn" / "vanilla_cnn-mfcc-song" / "metrics.json").read_text())
@@ -82,6 +83,14 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
     m04 = json.loads((run / "04_transfer_learning" / "mobilenetv2-mfcc_image-song" / "metrics.json").read_text())
     p04 = m04["protocol"]
     assert p04["pretrained"] is False and p04["n_train_slices_used"] == min(64, p04["n_train_slices"])
+    # 04, beyond the paper: musicnn with its real pretrained weights (offline), its probe, the baseline
+    m = json.loads((run / "04_transfer_learning" / "msd_musicnn-musicnn-song" / "metrics.json").read_text())
+    assert m["protocol"]["pretrained"] == "MSD_musicnn" and m["protocol"]["base"] == "frozen"
+    probe = json.loads((run / "04_transfer_learning" / "probe_msd_musicnn-musicnn-song" / "metrics.json").read_text())
+    base = json.loads((run / "04_transfer_learning" / "baseline_lr-mel-song" / "metrics.json").read_text())
+    assert probe["protocol"]["n_test_songs"] == base["protocol"]["n_test_songs"] == p04["n_test_songs"]
+    nb4 = (run / "notebooks" / "04_transfer_learning.ipynb").read_text()
+    assert "MSD_musicnn" in nb4 and ("real GTZAN excerpts" in nb4 or "synthetic clips" in nb4)
     # 05: 03 trained no mel model here (INPUTS mfcc), so 05 trained its own listener
     out5 = run / "05_vae_generation"
     assert (out5 / "vae" / "vae.keras").exists() and (out5 / "classifier" / "model.keras").exists()
@@ -99,7 +108,9 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
     out6 = run / "06_results"
     table = (out6 / "table1.md").read_text()
     assert "| vanilla_cnn | mfcc | 79.0% |" in table and "not run" in table and "VAE, audio" in table
-    assert len(pd.read_csv(out6 / "table1.csv")) == 5
+    t1 = pd.read_csv(out6 / "table1.csv")
+    assert len(t1) == 8 and list(t1.model[5:]) == ["baseline_lr", "msd_musicnn", "probe_msd_musicnn"]
+    assert "no CNN (baseline)" in table and "beyond the paper" in table
     assert "# Table 1, rebuilt" in capsys.readouterr().out
     nb6 = nbformat.read(run / "notebooks" / "06_results.ipynb", as_version=4)
     text = json.dumps([c.outputs for c in nb6.cells if c.cell_type == "code"])
