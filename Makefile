@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/gtzan bench memory
 	$(BIN)/gtzan bench stream
 	$(BIN)/gtzan bench train
+	$(BIN)/gtzan bench determinism
 
 strip:
 	$(BIN)/python tools/strip_notebooks.py notebooks/*.ipynb

@@ -73,14 +73,14 @@ def _full_probs(clf, X, n_classes: int) -> np.ndarray:
 
 
 def evaluate_fold(X: np.ndarray, store, split, fold: int = 0, seed: int = 0) -> dict:
-    """Train on the fold's training songs (song means of ``X``, one row per manifest row), score its test split:
-    ``{"slice": scores, "song": scores (song-level splits), "_predictions"}`` as :func:`evaluate.evaluate`."""
+    """Train on the fold's training songs (song means of ``X``, one row per manifest row), score its test songs:
+    ``{"slice", "song" (song-level splits), "validation", "_predictions"}``, shaped like :func:`evaluate.evaluate`
+    (``validation``: accuracy and macro-F1 on the validation songs, per level). Notebook: 04_transfer_learning."""
     m = store.manifest
     if len(X) != len(m):
         raise GtzanError(f"features have {len(X)} rows, the store {len(m)}: they must come from the same store")
     train = split.rows(m, "train", fold)
-    test = split.rows(m, "test", fold)
-    if len(train) == 0 or len(test) == 0:
+    if len(train) == 0 or len(split.rows(m, "test", fold)) == 0:
         raise GtzanError(f"split {split.name} fold {fold} has no training or no test slices")
     tracks, y = m.track_id.to_numpy(), store.y
     _, Xs, ys = song_means(X[train], tracks[train], y[train])
@@ -88,42 +88,74 @@ def evaluate_fold(X: np.ndarray, store, split, fold: int = 0, seed: int = 0) -> 
         raise GtzanError(f"split {split.name} fold {fold}: the training songs hold fewer than two genres")
     clf = make_classifier(seed).fit(Xs, ys)
     n_classes = len(store.labels)
-    slice_probs = _full_probs(clf, X[test], n_classes)
-    out = {"slice": ev.scores(y[test], slice_probs.argmax(axis=1), store.labels)}
-    if split.level == "song":
-        songs, Xt, yt = song_means(X[test], tracks[test], y[test])
-        out["song"] = ev.scores(yt, _full_probs(clf, Xt, n_classes).argmax(axis=1), store.labels)
-    out["_predictions"] = {"rows": test, "probs": slice_probs, "y": y[test]}
+
+    def score(subset):
+        rows = split.rows(m, subset, fold)
+        slice_probs = _full_probs(clf, X[rows], n_classes)
+        out = {"slice": ev.scores(y[rows], slice_probs.argmax(axis=1), store.labels)}
+        preds = {"rows": rows, "probs": slice_probs, "y": y[rows], "tracks": tracks[rows]}
+        if split.level == "song":
+            songs, Xt, yt = song_means(X[rows], tracks[rows], y[rows])
+            song_pred = _full_probs(clf, Xt, n_classes).argmax(axis=1)
+            out["song"] = ev.scores(yt, song_pred, store.labels)
+            preds.update(songs=songs, song_y=yt, song_pred=song_pred)
+        out["_predictions"] = preds
+        return out
+
+    out = score("test")
+    if len(split.rows(m, "val", fold)):
+        val = score("val")
+        out["validation"] = {lv: {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "n": r["n"]}
+                             for lv, r in val.items() if not lv.startswith("_")}
+    return out
+
+
+def pool(fold_results: list[dict], labels) -> dict:
+    """All folds' test predictions as one result (every song tested once), like :func:`evaluate.pool_folds`, but
+    the song level pools the classifier's own song predictions (a song is classified from its mean features)."""
+    preds = [r["_predictions"] for r in fold_results]
+    y = np.concatenate([p["y"] for p in preds])
+    probs = np.concatenate([p["probs"] for p in preds])
+    out = {"slice": ev.scores(y, probs.argmax(axis=1), labels)}
+    if all("song_pred" in p for p in preds):
+        out["song"] = ev.scores(np.concatenate([p["song_y"] for p in preds]),
+                                np.concatenate([p["song_pred"] for p in preds]), labels)
+    out["_predictions"] = {k: np.concatenate([p[k] for p in preds]) for k in ("rows", "probs", "y", "tracks")}
+    out["pooled_folds"] = len(fold_results)
     return out
 
 
 def run_linear(name: str, X: np.ndarray, store, split, out_dir, seed: int = 0, features: str = "",
                pretrained=False, **protocol_extra) -> dict:
-    """Every fold of ``split`` with :func:`evaluate_fold`; writes ``out_dir/metrics.json`` (k-fold: mean ± std,
-    folds in ``fold_<i>/``). Returns ``{"results", "metrics", "folds", "out_dir"}``. Notebook: 04_transfer_learning."""
+    """Every fold of ``split`` with :func:`evaluate_fold`; writes ``out_dir/metrics.json`` (k-fold: mean ± std and
+    the pooled figures, folds in ``fold_<i>/``). Returns ``{"results" (pooled over folds), "folds", "metrics",
+    "out_dir"}``. Notebook: 04_transfer_learning."""
     import sklearn
 
     out_dir = Path(out_dir)
     extra = {"classifier": "StandardScaler + LogisticRegression(C=1)", "features": features,
              "trained_on": "song means of the training songs' slices", "epochs_run": None,
              "scikit_learn": sklearn.__version__, **protocol_extra}
+    n_params = int(X.shape[1] * len(store.labels) + len(store.labels))
     folds = []
     for f in range(len(split.folds)):
         res = evaluate_fold(X, store, split, f, seed)
         proto = ev.protocol(split, f, seed, store, pretrained=pretrained, **extra)
         fold_dir = out_dir / f"fold_{f}" if len(split.folds) > 1 else out_dir
-        ev.write_metrics(fold_dir / "metrics.json", name, store.params.kind, res, proto,
-                         parameters=int(X.shape[1] * len(store.labels) + len(store.labels)))
+        ev.write_metrics(fold_dir / "metrics.json", name, store.params.kind, res, proto, parameters=n_params,
+                         validation=res.get("validation", {}))
         folds.append((res, proto))
     if len(folds) == 1:
         results = folds[0][0]
     else:
-        results = ev.summarize_folds([r for r, _ in folds])
+        results = pool([r for r, _ in folds], store.labels)
+        summary = ev.summarize_folds([r for r, _ in folds], results)
         proto = {**folds[0][1], "fold": "all", "n_test_songs": sum(p["n_test_songs"] for _, p in folds),
                  "n_test_slices": sum(p["n_test_slices"] for _, p in folds)}
-        ev.write_metrics(out_dir / "metrics.json", name, store.params.kind, results, proto,
-                         parameters=int(X.shape[1] * len(store.labels) + len(store.labels)))
-    return {"results": folds[-1][0], "summary": results, "folds": [r for r, _ in folds],
+        validation = ev.mean_validation([r.get("validation", {}) for r, _ in folds])
+        ev.write_metrics(out_dir / "metrics.json", name, store.params.kind, summary, proto, parameters=n_params,
+                         validation=validation)
+    return {"results": results, "folds": [r for r, _ in folds],
             "metrics": json.loads((out_dir / "metrics.json").read_text()), "out_dir": out_dir}
 
 

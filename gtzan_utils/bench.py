@@ -174,7 +174,8 @@ def bench_stream(songs: int = 200, epochs: int = 2) -> dict:
     import keras
 
     from .models import build_model
-    from .training import StoreBatches, train_stats
+    from .batches import StoreBatches
+    from .training import train_stats
 
     s = _stores(songs, ["mel"])["mel"]
     rows = np.arange(len(s))
@@ -247,7 +248,61 @@ def bench_train(steps: int = 5, batch_size: int = 32, train_slices: int = 4800, 
     return rows
 
 
+def _train_once(songs: int, epochs: int, deterministic: bool) -> dict:
+    """One seeded training of the vanilla CNN on mel (in its own process: op determinism cannot be switched off
+    once on). Returns seconds per epoch and a hash of the final weights."""
+    import hashlib
+
+    import keras
+
+    from .models import build_model
+    from .batches import StoreBatches
+    from .training import seed_everything, train_stats
+
+    s = _stores(songs, ["mel"])["mel"]
+    rows = np.arange(len(s))
+    mean, var = train_stats(s, rows)
+    if deterministic:
+        seed_everything(0)
+    else:
+        keras.utils.set_random_seed(0)
+    m = build_model("vanilla_cnn", s.params.shape, "mel", mean=mean, variance=var)
+    batches = StoreBatches(s, rows, 32, shuffle=True)
+    m.fit(batches, epochs=1, verbose=0)  # traces
+    t0 = time.perf_counter()
+    m.fit(batches, epochs=epochs, verbose=0)
+    seconds = (time.perf_counter() - t0) / epochs
+    digest = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in m.get_weights())).hexdigest()[:12]
+    return {"deterministic": deterministic, "epoch_s": round(seconds, 2), "weights": digest}
+
+
+def bench_determinism(songs: int = 100, epochs: int = 2) -> list[dict]:
+    """Cost and effect of TensorFlow's op determinism: two seeded trainings with it and two without, each in a
+    fresh process; prints seconds per epoch and whether the final weights of the two runs are identical."""
+    import json
+    import subprocess
+    import sys
+
+    _stores(songs, ["mel"])  # featurize once, outside the timed processes
+    rows = []
+    for det in (True, True, False, False):
+        code = (f"import json; from gtzan_utils.bench import _train_once; "
+                f"print(json.dumps(_train_once({songs}, {epochs}, {det})))")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(rows[-1], flush=True)
+    for det in (True, False):
+        runs = [r for r in rows if r["deterministic"] == det]
+        same = runs[0]["weights"] == runs[1]["weights"]
+        mean = sum(r["epoch_s"] for r in runs) / len(runs)
+        print(f"op determinism {'on ' if det else 'off'}: {mean:6.2f} s per epoch of {songs * 6} slices; "
+              f"two runs {'identical' if same else 'DIFFER'}")
+    return rows
+
+
 def main(what: str, songs: int | None = None, jobs: int = 2):
+    if what == "determinism":
+        return bench_determinism(songs or 100)
     if what == "featurize":
         return bench_featurize(songs or 200, jobs)
     if what == "stream":

@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("bench", help="benchmarks that print figures (not tests)")
-    s.add_argument("what", choices=["featurize", "memory", "stream", "train"])
+    s.add_argument("what", choices=["featurize", "memory", "stream", "train", "determinism"])
     s.add_argument("--songs", type=int, default=None)
     s.add_argument("--jobs", type=int, default=2)
     s.set_defaults(func=_cmd_bench)

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .batches import StoreBatches
+
 
 def song_level(track_ids, probs: np.ndarray, y_true) -> pd.DataFrame:
     """One row per song: its true label, mean slice probabilities and predicted label."""
@@ -34,7 +36,9 @@ def scores(y_true, y_pred, labels: list[str]) -> dict:
     idx = list(range(len(labels)))
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
-    present = [i for i in idx if s[i] > 0]
+    # every label that appears in the truth or in the predictions counts: a genre predicted but absent from
+    # the test set scores F1 0 and pulls the mean down (leaving it out would flatter the model)
+    present = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
     return {
         "accuracy": float((y_true == y_pred).mean()) if len(y_true) else float("nan"),
         "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
@@ -47,8 +51,6 @@ def scores(y_true, y_pred, labels: list[str]) -> dict:
 
 def predict(model, store, rows, batch_size: int = 64) -> np.ndarray:
     """Slice probabilities for manifest rows, read from the store batch by batch."""
-    from .training import StoreBatches
-
     return model.predict(StoreBatches(store, rows, batch_size=batch_size), verbose=0)
 
 
@@ -62,8 +64,50 @@ def evaluate(model, store, split, fold: int = 0, subset: str = "test", batch_siz
     if split.level == "song":
         songs = song_level(tracks, probs, y)
         out["song"] = scores(songs.y_true, songs.y_pred, store.labels)
-    out["_predictions"] = {"rows": rows, "probs": probs, "y": y}
+    out["_predictions"] = {"rows": rows, "probs": probs, "y": y, "tracks": tracks}
     return out
+
+
+def pool_folds(fold_results: list[dict], labels: list[str], song: bool) -> dict:
+    """One result from the test predictions of every fold of a k-fold split: each song is tested exactly once,
+    so the pooled confusion matrix covers the whole dataset. Same shape as :func:`evaluate`'s result, plus
+    ``pooled_folds`` (the number of folds). Notebook: 03_vanilla_cnn, 04_transfer_learning."""
+    preds = [r["_predictions"] for r in fold_results]
+    pooled = {k: np.concatenate([p[k] for p in preds]) for k in ("rows", "probs", "y", "tracks")}
+    if len(np.unique(pooled["rows"])) != len(pooled["rows"]):
+        raise ValueError("the folds' test sets overlap: a slice was tested in more than one fold")
+    out = {"slice": scores(pooled["y"], pooled["probs"].argmax(axis=1), labels)}
+    if song:
+        songs = song_level(pooled["tracks"], pooled["probs"], pooled["y"])
+        out["song"] = scores(songs.y_true, songs.y_pred, labels)
+    out["_predictions"] = pooled
+    out["pooled_folds"] = len(fold_results)
+    return out
+
+
+def result_title(result: dict, level: str, name: str = "") -> str:
+    """The title of a figure or table of ``result``: level, accuracy, and "k folds pooled" for k-fold results."""
+    pooled = result.get("pooled_folds")
+    scope = f", all {pooled} folds pooled (every song tested once)" if pooled else ""
+    head = f"{name}: " if name else ""
+    return f"{head}{level} level{scope}, test accuracy {result[level]['accuracy']:.1%}"
+
+
+def validation_scores(model, store, split, fold: int = 0) -> dict:
+    """Accuracy and macro-F1 on the fold's **validation** songs, per level: what model selection may look at
+    (the test songs are for reporting only). Empty when the fold has no validation slices."""
+    if len(split.rows(store.manifest, "val", fold)) == 0:
+        return {}
+    res = evaluate(model, store, split, fold, subset="val")
+    return {level: {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "n": r["n"]}
+            for level, r in res.items() if not level.startswith("_")}
+
+
+def mean_validation(per_fold: list[dict]) -> dict:
+    """Mean validation accuracy and macro-F1 over folds, per level (levels every fold has)."""
+    levels = set.intersection(*(set(v) for v in per_fold)) if per_fold else set()
+    return {level: {key: float(np.mean([v[level][key] for v in per_fold])) for key in ("accuracy", "macro_f1")}
+            for level in sorted(levels)}
 
 
 def versions() -> dict:
@@ -95,15 +139,16 @@ def write_metrics(path, model_name: str, kind: str, results: dict, protocol: dic
     """metrics.json: every accuracy sits beside its protocol; predictions are left out."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    levels = {k: v for k, v in results.items() if not k.startswith("_")}
+    levels = {k: v for k, v in results.items() if not k.startswith("_") and isinstance(v, dict)}
     doc = {"model": model_name, "kind": kind, "protocol": protocol, "results": levels, "versions": versions(),
            "created": time.strftime("%Y-%m-%d %H:%M:%S"), **extra}
     path.write_text(json.dumps(doc, indent=1))
     return path
 
 
-def summarize_folds(fold_results: list[dict]) -> dict:
-    """Mean ± std of accuracy and macro-F1 over folds, per level."""
+def summarize_folds(fold_results: list[dict], pooled: dict | None = None) -> dict:
+    """Mean ± std of accuracy and macro-F1 over folds, per level; with ``pooled`` (from :func:`pool_folds`) also
+    the pooled accuracy, confusion matrix and per-genre scores of all folds' test predictions."""
     out = {}
     for level in ("slice", "song"):
         vals = [r[level] for r in fold_results if level in r]
@@ -115,6 +160,10 @@ def summarize_folds(fold_results: list[dict]) -> dict:
             out[level][f"{key}_mean"] = float(a.mean())
             out[level][f"{key}_std"] = float(a.std(ddof=1)) if len(a) > 1 else 0.0
             out[level][f"{key}_per_fold"] = a.tolist()
+        if pooled is not None and level in pooled:
+            p = pooled[level]
+            out[level].update(accuracy_pooled=p["accuracy"], macro_f1_pooled=p["macro_f1"], n=p["n"],
+                              per_genre=p["per_genre"], confusion=p["confusion"])
     return out
 
 
@@ -130,8 +179,7 @@ def plot_confusion(result: dict, labels: list[str], level: str = "song", title: 
     if ax is None:
         _, ax = plt.subplots(figsize=(6.2, 5.2), constrained_layout=True)
     sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=labels, yticklabels=labels, cbar=False, ax=ax)
-    ax.set(xlabel="predicted", ylabel="true",
-           title=title or f"{level} level, accuracy {result[level]['accuracy']:.1%}")
+    ax.set(xlabel="predicted", ylabel="true", title=title or result_title(result, level))
     return ax.figure
 
 
@@ -141,8 +189,7 @@ def plot_confusions(items, level: str = "song"):
 
     fig, axes = plt.subplots(1, len(items), figsize=(6 * len(items), 5), constrained_layout=True, squeeze=False)
     for ax, (name, result, labels) in zip(axes[0], items):
-        plot_confusion(result, labels, level=level, ax=ax,
-                       title=f"{name}: {level} accuracy {result[level]['accuracy']:.1%}")
+        plot_confusion(result, labels, level=level, ax=ax, title=result_title(result, level, name))
     return fig
 
 

@@ -187,8 +187,10 @@ def plot_overview(docs: list[dict]):
     for row, d in zip(axes, docs):
         level = "song" if "song" in d["results"] else "slice"
         name = f"{d['model']} / {d['kind']} / {d['protocol']['split']}"
+        acc, _ = _acc(d, level)
+        pooled = f", {d['protocol']['folds']} folds pooled" if d["protocol"].get("folds", 1) > 1 else ""
         plot_confusion(d["results"], labels_of(d), level=level, ax=row[0],
-                       title=f"{name}: {level} accuracy {d['results'][level]['accuracy']:.1%}")
+                       title=f"{name}: {level} level{pooled}, test accuracy {acc:.1%}")
         history = read_history(d["path"])
         if len(history):
             plot_history(history, title=name, axes=row[1:])
@@ -207,23 +209,45 @@ def run_times(run_dir) -> pd.DataFrame:
     return pd.DataFrame([{"notebook": k, **v} for k, v in record.get("notebooks", {}).items()])
 
 
-def best_model(docs: list[dict]) -> Path | None:
-    """The run's honest model with the highest song-level test accuracy (its ``model.keras``), if any."""
-    scored = [(_acc(d, "song")[0], d) for d in docs if not d["protocol"].get("leaky")
-              and (Path(d["path"]) / "model.keras").exists() and (Path(d["path"]) / "features.json").exists()]
-    scored = [(a, d) for a, d in scored if a is not None]
-    if not scored:
-        return None
-    return Path(max(scored, key=lambda t: t[0])[1]["path"]) / "model.keras"
+def _validation_acc(doc: dict):
+    """Song-level validation accuracy of an experiment (slice level where it has no song level), or None."""
+    v = doc.get("validation") or {}
+    level = "song" if "song" in v else "slice"
+    return v.get(level, {}).get("accuracy")
 
 
-def test_song_files(run_dir, kind: str, n: int, split: str = "song") -> list[str]:
-    """Audio files of up to ``n`` test songs of the run's split, one per genre first: songs no model saw."""
+def best_model(docs: list[dict]) -> dict | None:
+    """The run's honest model with the highest **validation** accuracy (test scores never choose a model):
+    ``{"model": <model.keras>, "split": name, "fold": 0, "validation_accuracy": a, "doc": metrics}``, or None.
+
+    A k-fold experiment offers its first fold's model, to be shown on that fold's test songs.
+    Notebook: 06_results."""
+    picks = []
+    for d in docs:
+        if d["protocol"].get("leaky"):
+            continue
+        path, fold = Path(d["path"]), 0
+        if d["protocol"].get("folds", 1) > 1:
+            path = path / "fold_0"
+            fold_doc = path / "metrics.json"
+            if not fold_doc.exists():
+                continue
+            d = {**json.loads(fold_doc.read_text()), "path": str(path)}
+        acc = _validation_acc(d)
+        if acc is not None and (path / "model.keras").exists() and (path / "features.json").exists():
+            picks.append({"model": path / "model.keras", "split": d["protocol"]["split"], "fold": fold,
+                          "validation_accuracy": acc, "doc": d})
+    return max(picks, key=lambda p: p["validation_accuracy"]) if picks else None
+
+
+def test_song_files(run_dir, kind: str, n: int, split: str = "song", fold: int = 0) -> list[str]:
+    """Audio files of up to ``n`` test songs of fold ``fold`` of the run's split ``split``, one per genre first:
+    songs the model trained on that split never saw. Notebook: 06_results."""
     from .splits import Split
     from .store import open_index
 
     prep = Path(run_dir) / "02_preprocessing"
     manifest = open_index(prep)[kind].manifest
-    test = Split.load(prep / "splits" / f"{split}.json").rows(manifest, "test")
+    test = Split.load(prep / "splits" / f"{split}.json").rows(manifest, "test", fold)
     songs = manifest.iloc[test].drop_duplicates("track_id")
     return songs.groupby("genre").head(1).path.tolist()[:n]

@@ -1,6 +1,6 @@
 """Training from the feature store: batches are read from disk, never the whole array in memory.
 
-* :class:`StoreBatches` — a ``keras.utils.PyDataset`` over manifest rows of a store;
+* batches come from :class:`gtzan_utils.batches.StoreBatches` (shared with evaluation);
 * :func:`train_stats` — per-row / per-channel mean and variance of the **training split only**, streamed;
 * :func:`run_experiment` — build → fit (EarlyStopping, best ``model.keras``, CSV history, resume after a kill
   through ``BackupAndRestore``) → optional stage-2 fine-tuning → scores on the test split → ``metrics.json``.
@@ -19,6 +19,8 @@ import keras
 import numpy as np
 import pandas as pd
 
+from . import evaluate as ev
+from .batches import StoreBatches
 from .config import in_papermill
 from .errors import GtzanError
 
@@ -35,52 +37,18 @@ def setup_device() -> str:
     return "CPU only: float32 (full runs belong on a GPU, e.g. Colab)"
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow (``keras.utils.set_random_seed``) and switch on TensorFlow's op
+    determinism, so that a run repeats bit for bit on the same machine and library versions. Other CPUs or
+    library builds may still pick other kernels (oneDNN), so runs on two machines can differ slightly."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
 def default_verbose() -> int:
     return 2 if in_papermill() else 1
-
-
-class StoreBatches(keras.utils.PyDataset):
-    """Batches ``(x float32, y int)`` of manifest ``rows`` read from a store; reshuffled each epoch if asked.
-
-    ``extra=(X, y)``: in-memory slices (e.g. VAE-generated, notebook 05) mixed into the batches after the rows.
-    """
-
-    def __init__(self, store, rows, batch_size: int = 32, shuffle: bool = False, seed: int = 0, extra=None,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.store, self.rows, self.batch_size, self.shuffle = store, np.asarray(rows, np.int64), batch_size, shuffle
-        self.labels = store.y
-        if extra is not None:
-            ex, ey = np.asarray(extra[0], np.float32), np.asarray(extra[1]).astype(self.labels.dtype)
-            if ex.shape[1:] != tuple(store.params.shape) or len(ex) != len(ey):
-                raise GtzanError(f"extra slices must be (n, {', '.join(map(str, store.params.shape))}) with one label "
-                                 f"each, got {ex.shape} and {len(ey)} labels")
-            self.extra = (ex, ey)
-        else:
-            self.extra = None
-        n = len(self.rows) + (len(self.extra[1]) if self.extra else 0)
-        self._rng = np.random.default_rng(seed)
-        self.order = self._rng.permutation(n) if shuffle else np.arange(n)
-
-    def __len__(self):
-        return int(np.ceil(len(self.order) / self.batch_size))
-
-    def __getitem__(self, i):
-        pos = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-        if self.extra is None:
-            idx = self.rows[pos]
-            return self.store.read(idx), self.labels[idx]
-        from_store, n = pos < len(self.rows), len(self.rows)
-        x = np.empty((len(pos), *self.store.params.shape), np.float32)
-        y = np.empty(len(pos), self.labels.dtype)
-        idx = self.rows[pos[from_store]]
-        x[from_store], y[from_store] = self.store.read(idx), self.labels[idx]
-        x[~from_store], y[~from_store] = self.extra[0][pos[~from_store] - n], self.extra[1][pos[~from_store] - n]
-        return x, y
-
-    def on_epoch_end(self):
-        if self.shuffle:
-            self.order = self._rng.permutation(len(self.order))
 
 
 def train_stats(store, rows, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -116,13 +84,15 @@ def train_val_rows(store, split, fold: int = 0, max_train_slices: int | None = N
 
 
 def fit(model, store, train_rows, val_rows, out_dir, epochs: int, batch_size: int = 32, patience: int = 6,
-        seed: int = 0, verbose: int | None = None, extra_callbacks=(), initial_epoch: int = 0, extra_train=None):
-    """``model.fit`` on batches from the store with the run's callbacks; resumes from ``out_dir/backup``.
+        seed: int = 0, verbose: int | None = None, extra_callbacks=(), initial_epoch: int = 0, extra_train=None,
+        backup: str = "backup"):
+    """``model.fit`` on batches from the store with the run's callbacks; resumes from ``out_dir/<backup>`` (one
+    backup folder per training stage, so that a stage never restores another stage's state).
     ``extra_train=(X, y)``: in-memory slices added to the training batches only."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),  # first: a kill resumes from the last epoch
+        keras.callbacks.BackupAndRestore(str(out_dir / backup)),  # first: a kill resumes from the last epoch
         keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
         keras.callbacks.ModelCheckpoint(str(out_dir / "best.keras"), monitor="val_loss", save_best_only=True),
         keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
@@ -157,7 +127,6 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
     experiment with the same configuration is not trained again: its model is loaded and re-scored.
     Returns ``{"model", "results", "history", "metrics", "out_dir"}``.
     """
-    from . import evaluate as ev
     from .models import base_of, build_model
     from .predict import write_features
 
@@ -184,29 +153,39 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
         return {"model": model, "results": results, "history": read_history(out_dir),
                 "metrics": json.loads(metrics_path.read_text()), "out_dir": out_dir}
     if (out_dir / "config.json").exists() and json.loads((out_dir / "config.json").read_text()).get("key") != key:
-        for stale in ("backup", "history.csv", "best.keras", "metrics.json", "model.keras"):  # another config
+        for stale in ("backup", "backup_stage2", "stage1.keras", "stage1.json", "history.csv", "best.keras",
+                      "metrics.json", "model.keras"):  # another configuration: its files must not be resumed
             p = out_dir / stale
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     (out_dir / "config.json").write_text(json.dumps({"key": key, **cfg}, indent=1, default=str))
 
-    keras.utils.set_random_seed(seed)
+    seed_everything(seed)
     train_rows, val_rows = train_val_rows(store, split, fold, max_train_slices, seed)
-    mean, var = train_stats(store, train_rows)
-    model = build_model(model_name, store.params.shape, store.params.kind, n_classes=len(store.labels), mean=mean,
-                        variance=var, weights=weights, input_size=input_size, learning_rate=learning_rate,
-                        train_base=train_base)
-    fit(model, store, train_rows, val_rows, out_dir, epochs, batch_size, patience, seed, verbose, extra_callbacks,
-        extra_train=extra_train)
+    fit_kw = dict(batch_size=batch_size, patience=patience, seed=seed, verbose=verbose,
+                  extra_callbacks=extra_callbacks, extra_train=extra_train)
+    stage1_path, stage1_info = out_dir / "stage1.keras", out_dir / "stage1.json"
+    if fine_tune_epochs and stage1_path.exists() and stage1_info.exists():
+        model = keras.models.load_model(stage1_path)  # stage 1 finished before a kill: resume stage 2 only
+    else:
+        mean, var = train_stats(store, train_rows)
+        model = build_model(model_name, store.params.shape, store.params.kind, n_classes=len(store.labels),
+                            mean=mean, variance=var, weights=weights, input_size=input_size,
+                            learning_rate=learning_rate, train_base=train_base)
+        fit(model, store, train_rows, val_rows, out_dir, epochs, **fit_kw)
+        if fine_tune_epochs:
+            model.save(stage1_path)
+            stage1_info.write_text(json.dumps({"epochs": int(len(read_history(out_dir)))}))
     if fine_tune_epochs:
         from .models import unfreeze_top
 
         unfreeze_top(model, fine_tune_layers)
-        done = len(read_history(out_dir))
-        fit(model, store, train_rows, val_rows, out_dir, done + fine_tune_epochs, batch_size, patience, seed,
-            verbose, extra_callbacks, initial_epoch=done, extra_train=extra_train)
+        done = json.loads(stage1_info.read_text())["epochs"]
+        fit(model, store, train_rows, val_rows, out_dir, done + fine_tune_epochs, initial_epoch=done,
+            backup="backup_stage2", **fit_kw)
     model.save(model_path)
     write_features(out_dir, store.params, store.labels)
     results = ev.evaluate(model, store, split, fold)
+    validation = ev.validation_scores(model, store, split, fold)
     history = read_history(out_dir)
     base = base_of(model)
     base_state = None if base is None else (f"frozen, then top {fine_tune_layers} layers fine-tuned" if fine_tune_epochs
@@ -216,7 +195,9 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
                         n_train_slices_used=int(len(train_rows)), input_size=input_size,
                         n_extra_train_slices=int(len(extra_train[1])) if extra_train is not None else 0)
     ev.write_metrics(metrics_path, model_name, store.params.kind, results, proto, config=cfg, config_key=key,
-                     parameters=int(model.count_params()))
+                     parameters=int(model.count_params()), validation=validation)
+    for done_stage in ("stage1.keras", "stage1.json"):
+        (out_dir / done_stage).unlink(missing_ok=True)
     return {"model": model, "results": results, "history": history,
             "metrics": json.loads(metrics_path.read_text()), "out_dir": out_dir}
 
@@ -224,21 +205,22 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
 def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
     """:func:`run_experiment` on every fold of ``split``; with several folds, ``out_dir/metrics.json`` holds
     mean ± std over the folds (each fold's own files are in ``out_dir/fold_<i>``)."""
-    from . import evaluate as ev
 
     out_dir = Path(out_dir)
     if len(split.folds) == 1:
         return run_experiment(model_name, store, split, out_dir, **kw)
     runs = [run_experiment(model_name, store, split, out_dir / f"fold_{f}", fold=f, **kw)
             for f in range(len(split.folds))]
-    summary = ev.summarize_folds([r["results"] for r in runs])
+    pooled = ev.pool_folds([r["results"] for r in runs], store.labels, song=split.level == "song")
+    summary = ev.summarize_folds([r["results"] for r in runs], pooled)
     first = runs[0]["metrics"]
     proto = {**first["protocol"], "fold": "all",
              "n_test_songs": sum(r["metrics"]["protocol"]["n_test_songs"] for r in runs),
              "n_test_slices": sum(r["metrics"]["protocol"]["n_test_slices"] for r in runs)}
+    validation = ev.mean_validation([r["metrics"].get("validation", {}) for r in runs])
     ev.write_metrics(out_dir / "metrics.json", model_name, store.params.kind, summary, proto,
-                     config=first["config"], parameters=first["parameters"])
-    return {"model": runs[-1]["model"], "results": runs[-1]["results"], "folds": runs,
+                     config=first["config"], parameters=first["parameters"], validation=validation)
+    return {"model": runs[-1]["model"], "results": pooled, "folds": runs,
             "history": runs[-1]["history"], "metrics": json.loads((out_dir / "metrics.json").read_text()),
             "out_dir": out_dir}
 

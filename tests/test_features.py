@@ -25,6 +25,22 @@ def test_shapes_for_the_paper_slices(kind, shape):
     assert np.isfinite(x).all()
 
 
+def test_values_follow_the_pitch_of_the_audio():
+    """Not only shapes: the loudest mel band of a 440 Hz tone is the band of 440 Hz (in every mel3 channel
+    too), and tones an octave apart give different MFCCs and MFCC images."""
+    centres = librosa.mel_frequencies(n_mels=128, fmax=SR / 2)
+    band = int(np.argmin(np.abs(centres - 440.0)))
+    mel = features.compute_song(tone(6.0, 440.0), FeatureParams(kind="mel", n_slices=1))
+    assert abs(int(mel[0].mean(axis=1).argmax()) - band) <= 1
+    mel3 = features.compute_song(tone(6.0, 440.0), FeatureParams(kind="mel3", n_slices=1))
+    for c in range(3):
+        assert abs(int(mel3[0, :, :, c].mean(axis=1).argmax()) - band) <= 2
+    for kind in ("mfcc", "mfcc_image"):
+        p = FeatureParams(kind=kind, n_slices=1)
+        low, high = (features.compute_song(tone(6.0, f), p)[0] for f in (220.0, 880.0))
+        assert np.abs(low - high).mean() > 0.05 * (np.abs(low).mean() + 1e-6)
+
+
 def test_three_second_slices():
     p = FeatureParams(kind="mel3", slice_seconds=3.0, n_slices=10)
     assert p.shape == (128, 300, 3)

@@ -229,6 +229,8 @@ def test_baseline_and_probe_write_metrics_like_every_row(musicnn_stores, tmp_pat
     assert doc["protocol"]["n_test_songs"] == 12 and "accuracy_mean" in doc["results"]["song"]
     assert (tmp_path / f"baseline_lr-mel-{split.name}" / "fold_1" / "metrics.json").exists()
     assert len(b["folds"]) == 2 and b["folds"][0]["song"]["n"] == 6
+    assert b["results"]["pooled_folds"] == 2 and b["results"]["song"]["n"] == 12  # every song tested once
+    assert doc["results"]["song"]["n"] == 12 and "accuracy" in doc["validation"]["song"]
     p = baseline.run_probe(stores["musicnn"], "MSD_musicnn", split, tmp_path)
     pdoc = p["metrics"]
     assert pdoc["model"] == "probe_msd_musicnn" and pdoc["protocol"]["pretrained"] == "MSD_musicnn"

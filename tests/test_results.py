@@ -85,3 +85,27 @@ def test_rows_beyond_the_paper_follow_its_cells(tmp_path):
     assert f.loc["probe_mtt_musicnn", "ours, test songs"] == "90.0%"
     assert f.loc["msd_musicnn", "ours, test songs"] == results.NOT_RUN
     assert list(t.model[:len(results.PAPER_TABLE1)]) == [m for m, _, _ in results.PAPER_TABLE1]
+
+
+def test_best_model_is_chosen_on_validation_never_on_test(tmp_path):
+    run = tmp_path / "run"
+
+    def experiment(name, test_song, val_song, split="song", folds=1):
+        doc = {**_doc("vanilla_cnn", "mel", split, test_song, song=test_song, folds=folds),
+               "validation": {"song": {"accuracy": val_song}}}
+        d = _write(run, "03_vanilla_cnn", name, doc)
+        target = d / "fold_0" if folds > 1 else d
+        target.mkdir(exist_ok=True)
+        if folds > 1:
+            (target / "metrics.json").write_text(json.dumps({**doc, "protocol": {**doc["protocol"], "folds": 1}}))
+        for f in ("model.keras", "features.json"):
+            (target / f).write_text("x")
+        return target
+
+    experiment("best-on-test", test_song=0.9, val_song=0.5)
+    chosen = experiment("best-on-validation", test_song=0.6, val_song=0.8, split="kfold", folds=3)
+    pick = results.best_model(results.collect(run))
+    assert pick["model"] == chosen / "model.keras"
+    assert (pick["split"], pick["fold"], pick["validation_accuracy"]) == ("kfold", 0, 0.8)
+    no_validation = {**_doc("vanilla_cnn", "mfcc", "song", 1.0, song=1.0), "path": str(tmp_path)}
+    assert results.best_model([no_validation]) is None  # a model without validation scores is never picked

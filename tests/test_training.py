@@ -10,7 +10,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from conftest import write_dataset  # noqa: E402
-from gtzan_utils import data, evaluate, splits, store, training  # noqa: E402
+from gtzan_utils import batches, data, evaluate, splits, store, training  # noqa: E402
 from gtzan_utils.features import FeatureParams  # noqa: E402
 
 P = FeatureParams(kind="mfcc", slice_seconds=2.0, n_slices=3)
@@ -28,13 +28,13 @@ def tiny_store(tmp_path_factory):
 def test_batches_stream_rows_from_the_store(tiny_store):
     s, _ = tiny_store
     rows = np.array([5, 0, 7, 3, 1])
-    b = training.StoreBatches(s, rows, batch_size=2)
+    b = batches.StoreBatches(s, rows, batch_size=2)
     assert len(b) == 3
     x, y = b[0]
     np.testing.assert_array_equal(x, s.read([5, 0]))
     np.testing.assert_array_equal(y, s.y[[5, 0]])
     assert b[2][0].shape == (1, *P.shape)
-    shuffled = training.StoreBatches(s, rows, batch_size=5, shuffle=True, seed=1)
+    shuffled = batches.StoreBatches(s, rows, batch_size=5, shuffle=True, seed=1)
     assert sorted(shuffled[0][1].tolist()) == sorted(s.y[rows].tolist())
 
 
@@ -150,7 +150,7 @@ def test_extra_slices_join_the_training_batches_once_per_epoch(tiny_store):
     rows = np.arange(6)
     ex = np.full((4, *P.shape), 7.0, np.float32)
     ey = np.array([0, 1, 2, 0])
-    b = training.StoreBatches(s, rows, batch_size=4, shuffle=True, seed=0, extra=(ex, ey))
+    b = batches.StoreBatches(s, rows, batch_size=4, shuffle=True, seed=0, extra=(ex, ey))
     assert len(b) == 3
     xs = np.concatenate([b[i][0] for i in range(len(b))])
     ys = np.concatenate([b[i][1] for i in range(len(b))])
@@ -158,4 +158,102 @@ def test_extra_slices_join_the_training_batches_once_per_epoch(tiny_store):
     assert is_extra.sum() == 4 and sorted(ys[is_extra].tolist()) == [0, 0, 1, 2]
     assert sorted(ys[~is_extra].tolist()) == sorted(s.y[rows].tolist())
     with pytest.raises(training.GtzanError, match="extra slices"):
-        training.StoreBatches(s, rows, extra=(ex[:, :3], ey))
+        batches.StoreBatches(s, rows, extra=(ex[:, :3], ey))
+
+
+# -- integrity (issue 9) -----------------------------------------------------------------------------------
+def _test_songs(split) -> list[list[str]]:
+    return [sorted(f["test"]) for f in split.folds]
+
+
+def test_kfold_rerun_with_another_k_retrains_and_tests_every_song_once(tiny_store, tmp_path):
+    """02 re-run with another KFOLD_K into the same run folder, then 03: no fold model may be reused."""
+    s, tracks = tiny_store
+    out = tmp_path / "kf"
+    training.run_split("vanilla_cnn", s, splits.kfold_split(tracks, seed=0, k=5), out, epochs=1, verbose=0)
+    k3 = splits.kfold_split(tracks, seed=0, k=3)
+    seen = _Epochs()
+    r = training.run_split("vanilla_cnn", s, k3, out, epochs=1, verbose=0, extra_callbacks=[seen])
+    assert seen.seen == [0, 0, 0]  # every one of the three folds trained again
+    tested = _test_songs(k3)
+    flat = [t for fold in tested for t in fold]
+    assert len(flat) == len(set(flat)) == tracks.track_id.nunique()  # disjoint, and every song once
+    for f, fold_run in enumerate(r["folds"]):
+        cfg = json.loads((out / f"fold_{f}" / "config.json").read_text())
+        assert cfg["split_members"] == k3.members_key(f)
+        assert sorted(set(s.manifest.track_id.iloc[fold_run["results"]["_predictions"]["rows"]])) == tested[f]
+
+
+def test_kfold_results_pool_every_fold(tiny_store, tmp_path):
+    s, tracks = tiny_store
+    sp = splits.kfold_split(tracks, seed=0, k=3)
+    r = training.run_split("vanilla_cnn", s, sp, tmp_path / "kf", epochs=1, verbose=0)
+    pooled = r["results"]
+    assert pooled["pooled_folds"] == 3
+    assert np.asarray(pooled["song"]["confusion"]).sum() == tracks.track_id.nunique()
+    assert np.asarray(pooled["slice"]["confusion"]).sum() == len(s)
+    assert "3 folds pooled" in evaluate.result_title(pooled, "song")
+    doc = r["metrics"]["results"]["song"]
+    per_fold = [f["metrics"]["results"]["song"]["accuracy"] for f in r["folds"]]
+    assert doc["accuracy_per_fold"] == per_fold
+    assert doc["accuracy_mean"] == pytest.approx(np.mean(per_fold))
+    assert doc["accuracy_std"] == pytest.approx(np.std(per_fold, ddof=1))
+    assert doc["accuracy_pooled"] == pooled["song"]["accuracy"] and doc["confusion"] == pooled["song"]["confusion"]
+    correct = sum(np.trace(f["metrics"]["results"]["song"]["confusion"]) for f in r["folds"])
+    assert pooled["song"]["accuracy"] == pytest.approx(correct / tracks.track_id.nunique())
+
+
+def test_macro_f1_counts_labels_predicted_but_absent_from_the_truth():
+    sc = evaluate.scores([0, 0, 1, 1], [0, 0, 1, 2], ["a", "b", "c"])
+    # F1: a 1.0, b 2/3 (precision 1, recall 1/2), c 0 (predicted once, never true) → mean over a, b, c
+    assert sc["macro_f1"] == pytest.approx((1.0 + 2 / 3 + 0.0) / 3)
+    assert evaluate.scores([0, 1], [0, 1], ["a", "b", "c"])["macro_f1"] == 1.0  # c neither true nor predicted
+
+
+def test_training_learns_separable_tones_and_is_deterministic(tiny_store, tmp_path):
+    from tensorflow.python.framework import config as tf_config
+
+    s, tracks = tiny_store
+    sp = splits.kfold_split(tracks, seed=0, k=3)
+    kw = dict(epochs=10, patience=10, batch_size=4, verbose=0)
+    a = training.run_split("vanilla_cnn", s, sp, tmp_path / "a", **kw)
+    assert tf_config.is_op_determinism_enabled()
+    # 3 genres, one pitch band each: the CNN must do far better than chance (1/3) on songs it never saw
+    assert a["results"]["song"]["accuracy"] >= 0.8  # measured: 1.0 (15 songs, 3 folds pooled)
+    b = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "b", **kw)
+    first = a["folds"][0]
+    np.testing.assert_array_equal(first["history"]["loss"].to_numpy(), b["history"]["loss"].to_numpy())
+    for wa, wb in zip(first["model"].get_weights(), b["model"].get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_saved_normaliser_holds_the_training_rows_statistics(tiny_store, tmp_path):
+    s, tracks = tiny_store
+    sp = splits.song_split(tracks, seed=0)
+    r = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "n", epochs=1, verbose=0)
+    model = keras.models.load_model(tmp_path / "n" / "model.keras")
+    layer = model.get_layer("train_stats")
+    train_rows, _ = training.train_val_rows(s, sp)
+    mean, var = training.train_stats(s, train_rows)
+    np.testing.assert_allclose(np.asarray(layer.mean).reshape(mean.shape), mean, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(layer.variance).reshape(var.shape), var, rtol=1e-5, atol=1e-5)
+    everything_mean, _ = training.train_stats(s, np.arange(len(s)))
+    assert not np.allclose(everything_mean, mean, atol=1e-3)  # the test songs' statistics were not used
+    assert r["metrics"]["validation"]["song"]["n"] == len(sp.folds[0]["val"])
+
+
+def test_killed_fine_tuning_resumes_stage_two(tiny_store, tmp_path):
+    """A kill during stage 2 must resume stage 2 from its own backup, not hand that backup to stage 1."""
+    s, tracks = tiny_store
+    sp = splits.song_split(tracks, seed=0)
+    kw = dict(epochs=2, patience=10, verbose=0, fine_tune_epochs=2, fine_tune_layers=5, train_base=False,
+              input_size=(32, 32), max_train_slices=12)
+    with pytest.raises(KeyboardInterrupt):
+        training.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[_Kill(2)], **kw)
+    assert (tmp_path / "ft" / "stage1.keras").exists() and (tmp_path / "ft" / "backup_stage2").exists()
+    seen = _Epochs()
+    r = training.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[seen], **kw)
+    assert seen.seen == [3]  # stage 1 is not trained again; stage 2 goes on after its finished epoch 2
+    assert r["history"].epoch.tolist() == [0, 1, 2, 3]
+    assert r["metrics"]["protocol"]["base"].startswith("frozen, then top 5 layers fine-tuned")
+    assert not (tmp_path / "ft" / "stage1.keras").exists() and not (tmp_path / "ft" / "backup_stage2").exists()

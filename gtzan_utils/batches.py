@@ -1,0 +1,56 @@
+"""Batches of store rows for Keras: the one place that feeds a model, used by training and evaluation alike.
+
+* :class:`StoreBatches` — a ``keras.utils.PyDataset`` over manifest rows of a feature store, read from disk batch
+  by batch (memory does not grow with the dataset), reshuffled each epoch if asked, with optional in-memory
+  extra slices (the augmentation experiment of notebook 05).
+"""
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from .errors import GtzanError
+
+
+class StoreBatches(keras.utils.PyDataset):
+    """Batches ``(x float32, y int)`` of manifest ``rows`` read from a store; reshuffled each epoch if asked.
+
+    ``extra=(X, y)``: in-memory slices (e.g. VAE-generated, notebook 05) mixed into the batches after the rows.
+    """
+
+    def __init__(self, store, rows, batch_size: int = 32, shuffle: bool = False, seed: int = 0, extra=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.store, self.rows, self.batch_size, self.shuffle = store, np.asarray(rows, np.int64), batch_size, shuffle
+        self.labels = store.y
+        if extra is not None:
+            ex, ey = np.asarray(extra[0], np.float32), np.asarray(extra[1]).astype(self.labels.dtype)
+            if ex.shape[1:] != tuple(store.params.shape) or len(ex) != len(ey):
+                raise GtzanError(f"extra slices must be (n, {', '.join(map(str, store.params.shape))}) with one label "
+                                 f"each, got {ex.shape} and {len(ey)} labels")
+            self.extra = (ex, ey)
+        else:
+            self.extra = None
+        n = len(self.rows) + (len(self.extra[1]) if self.extra else 0)
+        self._rng = np.random.default_rng(seed)
+        self.order = self._rng.permutation(n) if shuffle else np.arange(n)
+
+    def __len__(self):
+        return int(np.ceil(len(self.order) / self.batch_size))
+
+    def __getitem__(self, i):
+        pos = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        if self.extra is None:
+            idx = self.rows[pos]
+            return self.store.read(idx), self.labels[idx]
+        from_store, n = pos < len(self.rows), len(self.rows)
+        x = np.empty((len(pos), *self.store.params.shape), np.float32)
+        y = np.empty(len(pos), self.labels.dtype)
+        idx = self.rows[pos[from_store]]
+        x[from_store], y[from_store] = self.store.read(idx), self.labels[idx]
+        x[~from_store], y[~from_store] = self.extra[0][pos[~from_store] - n], self.extra[1][pos[~from_store] - n]
+        return x, y
+
+    def on_epoch_end(self):
+        if self.shuffle:
+            self.order = self._rng.permutation(len(self.order))
