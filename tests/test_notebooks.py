@@ -129,3 +129,17 @@ def test_a_failing_notebook_stops_the_run_naming_its_cell(tmp_path):
     assert record["notebooks"]["01_data_exploration.ipynb"]["status"] == "failed"
     assert "02_preprocessing.ipynb" not in record["notebooks"]  # stopped at the first failure
     assert "FAILED 01_data_exploration.ipynb" in (run / "run.log").read_text()
+
+
+@pytest.mark.parametrize("profile", ["quick", "cpu", "full"])
+def test_every_profile_key_is_a_notebook_parameter(profile):
+    """A misspelt key in a profile would be ignored silently: each must be declared by a notebook it targets."""
+    import papermill as pm
+
+    declared = {nb.stem: set(pm.inspect_notebook(str(nb))) for nb in NOTEBOOKS}
+    params = pipeline.load_profile(profile)
+    for key, value in params.items():
+        if key in declared:
+            assert isinstance(value, dict) and set(value) <= declared[key], (key, set(value) - declared[key])
+        else:
+            assert any(key in d for d in declared.values()), key
