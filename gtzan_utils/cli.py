@@ -33,7 +33,8 @@ def _cmd_validate(a):
     with pd.option_context("display.max_rows", None, "display.width", 160, "display.max_colwidth", 60):
         cols = ["track_id", "genre", "sr", "channels", "seconds", "usable", "note"]
         print(report.table[cols].to_string(index=False))
-    print(report.summary().splitlines()[0])
+    print("\n".join(line for line in report.summary().splitlines()
+                    if not line.startswith("  ") or line.startswith("  GTZAN:")))  # counts, missing GTZAN ids
     out = Path(a.report or Path(a.dir) / "validation_report.csv")
     try:
         print(f"report: {report.save(out)}")
@@ -49,7 +50,7 @@ def _cmd_featurize(a):
     from .config import data_home
 
     kinds = KINDS if a.kinds == "all" else tuple(k.strip() for k in a.kinds.split(","))
-    tracks = load_dataset(a.dir, min_seconds=a.slice_seconds)
+    tracks = load_dataset(a.dir, min_seconds=a.slice_seconds, n_slices=a.n_slices)
     base = FeatureParams(kind=kinds[0], slice_seconds=a.slice_seconds, n_slices=a.n_slices)
     stores = featurize_all(tracks, kinds, a.store or data_home() / "stores", base=base, n_jobs=a.jobs)
     for kind, store in stores.items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import tarfile
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,26 +32,68 @@ GTZAN_SHA256 = "24347e0223d2ba798e0a558c4c172d9d4a19c00bb7963fe055d183dadb4ef2c6
 
 
 # -- reading audio ----------------------------------------------------------------------------------
-def read_audio(path, sr: int | None = SR) -> tuple[np.ndarray, dict]:
-    """Decode a file to float32 mono at ``sr`` (None keeps the file's own rate): returns (samples, info).
+#: A clip whose peak stays below this is silent (-80 dBFS; one step of 16-bit PCM is 3e-5).
+SILENCE_PEAK = 1e-4
 
-    ``info`` holds the file's own ``sr``, ``channels`` and ``frames``; other sample rates are resampled
-    and several channels averaged (the validation report says so). An undecodable file raises
-    :class:`GtzanError` naming it.
-    """
+
+def _decode(path) -> tuple[np.ndarray, dict]:
+    """float32 mono samples at the file's own rate and ``info`` (sr, channels, frames); GtzanError if undecodable."""
     import soundfile as sf
 
-    path = Path(path)
     try:
         y, file_sr = sf.read(str(path), dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises LibsndfileError / RuntimeError / TypeError
         raise GtzanError(f"cannot decode {path}: {exc}. Replace or remove the file.") from None
     info = {"sr": int(file_sr), "channels": int(y.shape[1]), "frames": int(y.shape[0])}
     y = y.mean(axis=1) if y.shape[1] > 1 else y[:, 0]
-    if sr is not None and file_sr != sr and len(y):
+    return y, info
+
+
+def audio_problem(y: np.ndarray) -> str:
+    """Why decoded samples cannot be used: ``""`` when they can, else the reason (non-finite samples, all
+    silent). Used by :func:`validate`, the feature store and ``gtzan predict``."""
+    finite = np.isfinite(y)
+    if not finite.all():
+        return f"{int((~finite).sum())} non-finite samples (NaN/inf)"
+    if len(y) and float(np.max(np.abs(y))) < SILENCE_PEAK:
+        return "all silent"
+    return ""
+
+
+def _announced_seconds(path, seconds: float) -> float | None:
+    """Length the file's header announces when its data is shorter (a truncated file), else None.
+
+    libsndfile logs a data size it could not find as ``data : 1323000 (should be 440970)`` (WAV) or
+    ``Data Size : 1323000 (should be 440984)`` (AU); the announced length scales the decoded one."""
+    import re
+
+    import soundfile as sf
+
+    try:
+        log = sf.info(str(path)).extra_info
+    except Exception:  # undecodable: reported elsewhere
+        return None
+    m = re.search(r"(?:data|Data Size)\s*:\s*(\d+)\s*\(should be (\d+)\)", log)
+    if not m or int(m.group(2)) <= 0 or int(m.group(1)) <= int(m.group(2)):
+        return None
+    return seconds * int(m.group(1)) / int(m.group(2))
+
+
+def read_audio(path, sr: int | None = SR) -> tuple[np.ndarray, dict]:
+    """Decode a file to float32 mono at ``sr`` (None keeps the file's own rate): returns (samples, info).
+
+    ``info`` holds the file's own ``sr``, ``channels`` and ``frames``; other sample rates are resampled
+    and several channels averaged (the validation report says so). An undecodable file, or one holding
+    non-finite samples (NaN/inf, which no feature survives), raises :class:`GtzanError` naming it.
+    """
+    path = Path(path)
+    y, info = _decode(path)
+    if not np.isfinite(y).all():
+        raise GtzanError(f"{path} holds {audio_problem(y)}: the file is damaged. Replace or remove it.")
+    if sr is not None and info["sr"] != sr and len(y):
         import librosa
 
-        y = librosa.resample(y, orig_sr=file_sr, target_sr=sr)
+        y = librosa.resample(y, orig_sr=info["sr"], target_sr=sr)
     return np.ascontiguousarray(y, dtype=np.float32), info
 
 
@@ -71,8 +113,10 @@ def find_dataset(root) -> pd.DataFrame:
 
     The genre is the name of the folder holding the file; all genre folders must share one parent (the
     dataset folder). ``track_id`` is the file name without extension (``blues.00000``), prefixed by the
-    genre where names repeat across genres. Raises :class:`GtzanError` when the folder is missing or
-    holds no audio, or when it holds two datasets (say ``genres/`` and ``Data/genres_original/``).
+    genre where names repeat across genres. A track with two files (``blues.00000.au`` and ``.wav``) keeps
+    the one with the dataset's most common extension; :func:`validate` reports the other. Raises
+    :class:`GtzanError` when the folder is missing or holds no audio, or when it holds two datasets (say
+    ``genres/`` and ``Data/genres_original/``).
     """
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -98,12 +142,32 @@ def find_dataset(root) -> pd.DataFrame:
         )
     df = pd.DataFrame({"path": [str(f) for f in files], "genre": [f.parent.name for f in files],
                        "track_id": [f.stem for f in files]})
+    # one file per track: of blues.00000.au and blues.00000.wav, keep the dataset's usual extension
+    ext = df.path.map(lambda p: Path(p).suffix.lower())
+    counts = Counter(ext)
+    order = sorted(counts, key=lambda e: (-counts[e], AUDIO_EXTENSIONS.index(e) if e in AUDIO_EXTENSIONS else 99, e))
+    df = (df.assign(_rank=ext.map(order.index)).sort_values("_rank", kind="stable")
+          .drop_duplicates(["genre", "track_id"]).drop(columns="_rank"))
     if df.track_id.duplicated().any():
         df["track_id"] = df.genre + "/" + df.track_id
-    if df.track_id.duplicated().any():
-        dup = df.track_id[df.track_id.duplicated()].iloc[0]
-        raise GtzanError(f"two files in {base} share the name {dup!r} in one genre folder: keep one of them")
     return df.sort_values("track_id", kind="stable").reset_index(drop=True)
+
+
+def second_files(df: pd.DataFrame) -> pd.DataFrame:
+    """Audio files that :func:`find_dataset` left out because their track already has a file (say
+    ``blues.00000.wav`` beside the ``blues.00000.au`` kept): columns ``path``, ``genre``, ``track_id``,
+    ``kept`` (the path used). :func:`validate` reports them. Notebook: 01_data_exploration.
+    """
+    kept = {(str(Path(p).parent), Path(p).stem): (p, t) for p, t in zip(df.path, df.track_id)}
+    rows = []
+    for folder in sorted({str(Path(p).parent) for p in df.path}):
+        for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else ():
+            if name.startswith(".") or not name.lower().endswith(AUDIO_EXTENSIONS):
+                continue
+            path, hit = str(Path(folder) / name), kept.get((folder, Path(name).stem))
+            if hit is not None and hit[0] != path:
+                rows.append({"path": path, "genre": Path(folder).name, "track_id": hit[1], "kept": hit[0]})
+    return pd.DataFrame(rows, columns=["path", "genre", "track_id", "kept"])
 
 
 def genre_labels(df: pd.DataFrame) -> list[str]:
@@ -115,11 +179,19 @@ def genre_labels(df: pd.DataFrame) -> list[str]:
 
 
 # -- validation -------------------------------------------------------------------------------------
+#: A clip shorter than this fraction of the dataset's usual (median) length is reported as short.
+SHORT_FRACTION = 0.9
+#: GTZAN's track ids: ``<genre>.00000`` ... ``<genre>.00099`` for each of the ten genres.
+GTZAN_PER_GENRE = 100
+
+
 @dataclass
 class ValidationReport:
-    """Per-file findings (:attr:`table`) and the clips that are kept (:attr:`usable`)."""
+    """Per-file findings (:attr:`table`), the clips that are kept (:attr:`usable`) and, when the folder is
+    GTZAN, the expected track ids that have no file (:attr:`missing`, as mirdata's ``validate`` does)."""
 
     table: pd.DataFrame
+    missing: list = field(default_factory=list)
 
     @property
     def usable(self) -> pd.DataFrame:
@@ -133,6 +205,10 @@ class ValidationReport:
     def summary(self) -> str:
         t = self.table
         lines = [f"{len(t)} files, {int(t.usable.sum())} usable, {int((~t.usable).sum())} excluded"]
+        if self.missing:
+            shown = ", ".join(self.missing[:20]) + (", ..." if len(self.missing) > 20 else "")
+            lines.append(f"  GTZAN: {len(self.missing)} of {len(GENRES) * GTZAN_PER_GENRE} expected tracks "
+                         f"missing: {shown}")
         for _, r in t[t.note != ""].iterrows():
             lines.append(f"  {r.track_id:<24} {r.note}")
         return "\n".join(lines)
@@ -144,48 +220,107 @@ class ValidationReport:
         return path
 
 
-def validate(df: pd.DataFrame, min_seconds: float = 5.0, sr: int = SR, progress: bool = True) -> ValidationReport:
-    """Decode every file of ``df`` (from :func:`find_dataset`) and report what is wrong with it.
+def missing_gtzan_tracks(df: pd.DataFrame) -> list[str]:
+    """Expected GTZAN track ids with no file in ``df``; ``[]`` when the folder is not GTZAN.
 
-    Unreadable files and clips shorter than ``min_seconds`` (one slice) are excluded, by name; other
-    sample rates and channel counts are kept (resampled / downmixed) and the note says so.
+    The folder counts as GTZAN when its genre folders are exactly the ten GTZAN genres, every file is named
+    ``<genre>.NNNNN`` with NNNNN below 100, and it is not the synthetic set (no ``SYNTH.json`` beside the
+    genre folders). Notebook: 01_data_exploration.
+    """
+    if df.empty or set(df.genre) != set(GENRES) or (Path(df.path.iloc[0]).parent.parent / "SYNTH.json").exists():
+        return []
+    pattern = r"(?:[a-z]+/)?([a-z]+)\.(\d{5})"
+    m = df.track_id.str.fullmatch(pattern)
+    parts = df.track_id.str.extract(pattern)
+    if not m.all() or not (parts[0] == df.genre).all() or (parts[1].astype(int) >= GTZAN_PER_GENRE).any():
+        return []
+    have = set(parts[0] + "." + parts[1])
+    return [f"{g}.{i:05d}" for g in GENRES for i in range(GTZAN_PER_GENRE) if f"{g}.{i:05d}" not in have]
+
+
+def validate(df: pd.DataFrame, min_seconds: float = 5.0, sr: int = SR, progress: bool = True,
+             n_slices: int | None = None) -> ValidationReport:
+    """Decode every file of ``df`` (from :func:`find_dataset`) and report what is wrong with it, one row per
+    file with the reason in ``note``. Notebook: 01_data_exploration.
+
+    Excluded, by name: unreadable files, files holding non-finite samples (NaN/inf), all-silent clips,
+    clips shorter than ``min_seconds`` (one slice) and a second file of a track (:func:`second_files`).
+    Kept with a note: other sample rates and channel counts (resampled / downmixed), and clips much shorter
+    than the dataset's usual (median) length -- a truncated file -- which give k of the usual n slices of
+    ``min_seconds`` (at most ``n_slices``). :attr:`ValidationReport.missing` lists the GTZAN track ids with
+    no file.
     """
     from tqdm.auto import tqdm
 
+    seconds_of = {}
     rows = []
-    for r in tqdm(list(df.itertuples(index=False)), desc="validate", disable=not progress):
-        row = {"path": r.path, "genre": r.genre, "track_id": r.track_id, "readable": True, "sr": np.nan,
+    extra = second_files(df)
+    todo = [(r.path, r.genre, r.track_id, None) for r in df.itertuples(index=False)]
+    todo += [(r.path, r.genre, r.track_id, r.kept) for r in extra.itertuples(index=False)]
+    for path, genre, track_id, kept in tqdm(todo, desc="validate", disable=not progress):
+        row = {"path": path, "genre": genre, "track_id": track_id, "readable": True, "sr": np.nan,
                "channels": np.nan, "seconds": np.nan, "usable": True, "note": ""}
+        rows.append(row)
         try:
-            y, info = read_audio(r.path, sr=sr)
+            y, info = _decode(path)
         except GtzanError as exc:
             row.update(readable=False, usable=False, note=f"unreadable, excluded ({str(exc).split(': ', 1)[-1]})")
-            rows.append(row)
+            if kept is not None:
+                row["note"] = f"second file {Path(path).name} of the track ({Path(kept).name} is used); " + row["note"]
             continue
-        seconds = len(y) / sr
+        seconds = info["frames"] / info["sr"] if info["sr"] else 0.0
         row.update(sr=info["sr"], channels=info["channels"], seconds=round(seconds, 3))
         notes = []
+        if kept is not None:
+            row["usable"] = False
+            row["note"] = f"second file {Path(path).name} of the track ({Path(kept).name} is used), excluded"
+            continue
         if info["sr"] != sr:
             notes.append(f"resampled {info['sr']}->{sr} Hz")
         if info["channels"] != 1:
             notes.append(f"downmixed {info['channels']}->1 channels")
-        if seconds < min_seconds:
+        problem = audio_problem(y)
+        if problem:
+            row["usable"] = False
+            notes.append(f"{problem}, excluded")
+        elif seconds < min_seconds:
             row["usable"] = False
             notes.append(f"too short ({seconds:.2f} s < {min_seconds:g} s), excluded")
+        else:
+            seconds_of[len(rows) - 1] = seconds
         row["note"] = "; ".join(notes)
-        rows.append(row)
+
+    def slices(t):  # whole slices of min_seconds; a last one short by at most 5 % counts
+        k = int(t / min_seconds + 0.05)
+        return k if n_slices is None else min(k, n_slices)
+
+    usual = float(np.median(list(seconds_of.values()))) if len(seconds_of) >= 3 else None
+    for i, seconds in seconds_of.items():  # truncated clips give fewer slices than the others
+        announced = _announced_seconds(rows[i]["path"], seconds)
+        if announced is not None and slices(seconds) < slices(announced):
+            note = (f"truncated: the header announces {announced:.1f} s, the data holds {seconds:.1f} s; "
+                    f"gives {slices(seconds)} of {slices(announced)} slices")
+        elif usual is not None and seconds < SHORT_FRACTION * usual and slices(seconds) < slices(usual):
+            note = (f"short: {seconds:.1f} s where clips usually last {usual:.1f} s; "
+                    f"gives {slices(seconds)} of {slices(usual)} slices")
+        else:
+            continue
+        rows[i]["note"] = "; ".join(x for x in (rows[i]["note"], note) if x)
     table = pd.DataFrame(rows, columns=["path", "genre", "track_id", "readable", "sr", "channels", "seconds",
                                         "usable", "note"])
-    return ValidationReport(table)
+    return ValidationReport(table, missing=missing_gtzan_tracks(df))
 
 
-def load_dataset(root, min_seconds: float = 5.0, report_path=None, progress: bool = True) -> pd.DataFrame:
-    """Find and validate in one call; prints the excluded files, returns the usable clips."""
-    report = validate(find_dataset(root), min_seconds=min_seconds, progress=progress)
+def load_dataset(root, min_seconds: float = 5.0, report_path=None, progress: bool = True,
+                 n_slices: int | None = None) -> pd.DataFrame:
+    """Find and validate in one call; prints the files excluded or flagged and why, returns the usable clips.
+
+    Notebook: 02_preprocessing."""
+    report = validate(find_dataset(root), min_seconds=min_seconds, progress=progress, n_slices=n_slices)
     if report_path is not None:
         report.save(report_path)
-    if len(report.excluded):
-        print(report.summary())
+    if len(report.excluded) or (report.table.note != "").any() or report.missing:
+        print(report.summary())  # what is skipped or short, and why
     if report.usable.empty:
         raise GtzanError(f"no usable clip under {root}: see the validation report ({report_path or 'gtzan validate'})")
     return report.usable

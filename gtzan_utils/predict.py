@@ -52,12 +52,16 @@ def load_classifier(path):
 
 
 def file_features(path, params: FeatureParams) -> np.ndarray:
-    """All slices of a file as model inputs (n, *shape); GtzanError for an unreadable or too-short file."""
-    from .data import read_audio
+    """All slices of a file as model inputs (n, *shape); GtzanError for an unreadable, damaged (NaN/inf
+    samples), all-silent or too-short file."""
+    from .data import audio_problem, read_audio
 
     y, _ = read_audio(path, sr=params.sr)
     if len(y) == 0:
         raise GtzanError(f"{path} decodes to no audio samples: it is empty or not an audio file")
+    problem = audio_problem(y)
+    if problem:
+        raise GtzanError(f"{path}: {problem}, there is nothing to classify")
     whole = dataclasses.replace(params, n_slices=max(1, len(y) // params.slice_samples + 1))
     slices = slice_audio(y, whole)
     if len(slices) == 0:

@@ -7,7 +7,9 @@ Layout of ``<store_root>/<kind>-<params key>-<tracks key>/``::
     X.npy           float16 (n_tracks * n_slices, *shape); track i owns rows i*n_slices ... (i+1)*n_slices-1
     progress.txt    "track_index n_slices" per finished track, appended after its rows are on disk
     manifest.csv    row, track_id, genre, label, slice_index, path   (written when every track is done)
-    complete.json   written last, atomically: the store is complete only when this file exists
+    complete.json   written last, atomically: the store is complete only when this file exists (it lists
+                    the tracks skipped as undecodable or damaged, with the reason)
+    .lock           held (fcntl.flock) by the one process filling the store; a second one is refused
 
 The writer never maps ``X.npy``: rows are written with ``os.pwrite`` so that its memory stays flat
 however large the dataset (page cache is the kernel's, not the process's). A killed run resumes and
@@ -19,13 +21,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .data import genre_labels, read_audio
+from .data import audio_problem, genre_labels, read_audio
 from .errors import GtzanError
 from .features import FeatureParams, compute_song_kinds
 
@@ -38,10 +41,30 @@ def _atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+#: Bytes hashed at each end of a file by :func:`file_fingerprint`.
+FINGERPRINT_BYTES = 1 << 16
+
+
+def file_fingerprint(path) -> str:
+    """Size and a hash of the first and last 64 KiB of a file ("missing" when absent): a file replaced by
+    another of the same size changes it, a copy of the dataset elsewhere (another Colab session) does not.
+    An edit confined to the middle of a file escapes it (hashing whole files costs a full read per run)."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as fh:
+            head = fh.read(FINGERPRINT_BYTES)
+            fh.seek(max(0, size - FINGERPRINT_BYTES))
+            tail = fh.read(FINGERPRINT_BYTES)
+    except OSError:
+        return "missing"
+    return f"{size}:{hashlib.sha256(head + tail).hexdigest()[:16]}"
+
+
 def tracks_key(tracks: pd.DataFrame) -> str:
-    """Hash of the track list (ids, genres, file sizes): a changed dataset gets a new store."""
-    sizes = [os.path.getsize(p) if os.path.exists(p) else -1 for p in tracks.path]
-    blob = "\n".join(f"{t}\t{g}\t{s}" for t, g, s in zip(tracks.track_id, tracks.genre, sizes))
+    """Hash of the track list (ids, genres, file sizes and contents, see :func:`file_fingerprint`): a
+    changed dataset, or one file replaced by another of the same size, gets a new store."""
+    prints = [file_fingerprint(p) for p in tracks.path]
+    blob = "\n".join(f"{t}\t{g}\t{s}" for t, g, s in zip(tracks.track_id, tracks.genre, prints))
     return hashlib.sha256(blob.encode()).hexdigest()[:8]
 
 
@@ -94,6 +117,9 @@ def _featurize_one(index: int, path: str, params_list: list[FeatureParams]):
     """Worker: (index, [float16 features per params] or None, error message)."""
     try:
         y, info = read_audio(path, sr=None)  # decoded once; each sample rate the kinds need is made once from it
+        problem = audio_problem(y)
+        if problem:
+            raise GtzanError(f"{path}: {problem}")
         return index, [f.astype(DTYPE) for f in compute_song_kinds(y, params_list, sr=info["sr"])], ""
     except GtzanError as exc:
         return index, None, str(exc)
@@ -109,16 +135,64 @@ def _read_progress(path: Path) -> dict[int, int]:
     return done
 
 
+LOCK_NAME = ".lock"
+
+
+def _lock(path: Path):
+    """Hold ``path/.lock`` exclusively (``fcntl.flock``) until the returned file is closed; None where the
+    platform or file system has no locks. Raises GtzanError naming the holder when another process has it."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return None
+    fh = open(path / LOCK_NAME, "a+")
+    try:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.seek(0)
+        holder = fh.read().strip() or "another process"
+        fh.close()
+        raise GtzanError(f"feature store {path} is being written by {holder} (lock file {path / LOCK_NAME}): "
+                         f"wait until that run finishes, then run again; it reuses or resumes the store") from None
+    except OSError:  # a file system without flock (some network mounts): go on unlocked
+        fh.close()
+        return None
+    fh.seek(0)
+    fh.truncate()
+    fh.write(f"process {os.getpid()} on {socket.gethostname()}\n")
+    fh.flush()
+    return fh
+
+
 class _Writer:
-    """One store being filled: its X.npy (written with pwrite, never mapped) and its progress log."""
+    """One store being filled: its X.npy (written with pwrite, never mapped) and its progress log.
+    Holds the store's lock file from creation to :meth:`release`, so that two processes never fill one store."""
 
     def __init__(self, tracks: pd.DataFrame, params: FeatureParams, store_root, key: str):
         self.params = params
         self.path = path = store_path(store_root, tracks, params, key)
+        self.lock = None
         self.complete = (path / "complete.json").exists()
         if self.complete:
             return
         path.mkdir(parents=True, exist_ok=True)
+        self.lock = _lock(path)
+        try:
+            self._prepare(tracks)
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self):
+        if self.lock is not None:
+            self.lock.close()  # closing the file drops the flock
+            self.lock = None
+
+    def _prepare(self, tracks: pd.DataFrame):
+        params, path = self.params, self.path
+        if (path / "complete.json").exists():  # finished by the process that held the lock before us
+            self.complete = True
+            return
         if not (path / "params.json").exists():
             meta = {"params": params.to_dict(), "labels": genre_labels(tracks)}
             _atomic_write_text(path / "params.json", json.dumps(meta, indent=1))
@@ -150,7 +224,16 @@ class _Writer:
         self.log = open(self.progress_path, "a")
 
     def write(self, i: int, feats: np.ndarray):
-        os.pwrite(self.fd, feats.tobytes(), self.offset + i * self.params.n_slices * self.row_bytes)
+        data = feats.tobytes()
+        try:
+            n = os.pwrite(self.fd, data, self.offset + i * self.params.n_slices * self.row_bytes)
+        except OSError as exc:
+            n, why = -1, exc.strerror
+        else:
+            why = "disk full?"
+        if n != len(data):  # the song is not recorded as done: a re-run computes it again
+            raise GtzanError(f"writing {self.xpath} failed ({why}): {max(n, 0)} of {len(data)} bytes written. "
+                             f"Free some disk space and run again: it resumes from the last saved song")
         self.pending.append(f"{i} {len(feats)}\n")
 
     def commit(self):
@@ -164,9 +247,14 @@ class _Writer:
         self.pending.clear()
 
     def close(self):
-        self.commit()
-        os.close(self.fd)
-        self.log.close()
+        try:
+            self.commit()
+        except OSError as exc:  # a full disk while saving the progress log: the unlogged songs are redone
+            raise GtzanError(f"cannot save the progress of {self.path} ({exc.strerror}): free some disk space "
+                             f"and run again; it resumes") from None
+        finally:
+            os.close(self.fd)
+            self.log.close()
 
 
 def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2, progress: bool = True,
@@ -174,7 +262,10 @@ def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2,
     """Featurize ``tracks`` (path, genre, track_id) into one store per entry of ``params_list`` in one pass
     (each song is read once and the kinds share their STFTs); resumes partial stores; returns them by kind.
 
-    ``limit`` stops after that many new tracks (used by tests to simulate a killed run; returns None).
+    A file that cannot be featurized (undecodable, NaN/inf samples, all silent, too short) is skipped: the
+    store is finished without it, its reason is printed and kept in ``complete.json`` (``skipped``). A store
+    being filled by another process raises GtzanError (its lock file is held). ``limit`` stops after that
+    many new tracks (used by tests to simulate a killed run; returns None). Notebook: 02_preprocessing.
     """
     from joblib import Parallel, delayed
     from tqdm.auto import tqdm
@@ -183,50 +274,56 @@ def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2,
     if tracks.empty:
         raise GtzanError("no tracks to featurize: check the data folder with `gtzan validate`")
     key = tracks_key(tracks)
-    writers = [_Writer(tracks, p, store_root, key) for p in params_list]
-    active = [w for w in writers if not w.complete]
-    todo = [i for i in range(len(tracks)) if any(i not in w.done for w in active)]
-    if limit is not None:
-        todo = todo[:limit]
-    errors: dict[int, str] = {}
-    t0 = time.perf_counter()
-    if todo:
-        def job(i):
-            return [w.params for w in active if i not in w.done]
+    writers: list[_Writer] = []
+    try:
+        for p in params_list:
+            writers.append(_Writer(tracks, p, store_root, key))
+        active = [w for w in writers if not w.complete]
+        todo = [i for i in range(len(tracks)) if any(i not in w.done for w in active)]
+        if limit is not None:
+            todo = todo[:limit]
+        errors: dict[int, str] = {}
+        t0 = time.perf_counter()
+        if todo:
+            def job(i):
+                return [w.params for w in active if i not in w.done]
 
-        if n_jobs == 1:
-            results = (_featurize_one(i, tracks.path[i], job(i)) for i in todo)
-        else:
-            results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                delayed(_featurize_one)(i, tracks.path[i], job(i)) for i in todo)
-        kinds = ", ".join(w.params.kind for w in active)
-        for w in active:
-            w.open()
-        try:
-            for n_done, (i, feats, err) in enumerate(tqdm(results, total=len(todo), desc=f"featurize {kinds}",
-                                                          unit="song", disable=not progress), 1):
-                if feats is None:
-                    errors[i] = err
-                    continue
-                for w, f in zip([w for w in active if i not in w.done], feats):
-                    w.write(i, f)
-                if n_done % flush_every == 0:
-                    for w in active:
-                        w.commit()
-        finally:
+            if n_jobs == 1:
+                results = (_featurize_one(i, tracks.path[i], job(i)) for i in todo)
+            else:
+                results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+                    delayed(_featurize_one)(i, tracks.path[i], job(i)) for i in todo)
+            kinds = ", ".join(w.params.kind for w in active)
             for w in active:
-                w.close()
-    if errors:
-        listing = "\n  ".join(errors.values())
-        raise GtzanError(f"{len(errors)} file(s) could not be featurized:\n  {listing}\n"
-                         f"The other tracks are saved in {store_root}; remove or replace these files "
-                         f"(see `gtzan validate`) and run again: it resumes.")
-    if any(len(w.done) < len(tracks) for w in active):
-        return None  # stopped early on purpose (limit)
-    labels = genre_labels(tracks)
-    for w in active:
-        _finish(w.path, tracks, labels, w.done, w.params.n_slices, time.perf_counter() - t0)
-    return {w.params.kind: FeatureStore(w.path) for w in writers}
+                w.open()
+            try:
+                for n_done, (i, feats, err) in enumerate(tqdm(results, total=len(todo), desc=f"featurize {kinds}",
+                                                              unit="song", disable=not progress), 1):
+                    if feats is None:
+                        errors[i] = err
+                        continue
+                    for w, f in zip([w for w in active if i not in w.done], feats):
+                        w.write(i, f)
+                    if n_done % flush_every == 0:
+                        for w in active:
+                            w.commit()
+            finally:
+                for w in active:
+                    w.close()
+        if errors:
+            listing = "\n  ".join(f"{tracks.track_id[i]}: {e}" for i, e in sorted(errors.items()))
+            print(f"skipped {len(errors)} file(s) that cannot be featurized (the other tracks are kept; "
+                  f"`gtzan validate` lists them):\n  {listing}")
+        if any(i not in w.done and i not in errors for w in active for i in range(len(tracks))):
+            return None  # stopped early on purpose (limit)
+        labels = genre_labels(tracks)
+        for w in active:
+            _finish(w.path, tracks, labels, w.done, w.params.n_slices, time.perf_counter() - t0,
+                    skipped={tracks.track_id[i]: e for i, e in sorted(errors.items())})
+        return {w.params.kind: FeatureStore(w.path) for w in writers}
+    finally:
+        for w in writers:
+            w.release()
 
 
 def build_store(tracks: pd.DataFrame, params: FeatureParams, store_root, **kw) -> FeatureStore | None:
@@ -236,15 +333,16 @@ def build_store(tracks: pd.DataFrame, params: FeatureParams, store_root, **kw) -
 
 
 def _finish(path: Path, tracks: pd.DataFrame, labels: list[str], done: dict[int, int], n: int,
-            seconds: float) -> None:
+            seconds: float, skipped: dict[str, str] | None = None) -> None:
     label_of = {g: i for i, g in enumerate(labels)}
     rows = [(i * n + s, t.track_id, t.genre, label_of[t.genre], s, t.path)
-            for i, t in enumerate(tracks.itertuples(index=False)) for s in range(done[i])]
+            for i, t in enumerate(tracks.itertuples(index=False)) for s in range(done.get(i, 0))]
     manifest = pd.DataFrame(rows, columns=["row", "track_id", "genre", "label", "slice_index", "path"])
     manifest.to_csv(path / "manifest.csv.tmp", index=False)
     os.replace(path / "manifest.csv.tmp", path / "manifest.csv")
     short = {tracks.track_id[i]: k for i, k in done.items() if k < n}
     info = {"tracks": len(tracks), "slices": len(manifest), "tracks_with_fewer_slices": short,
+            "skipped": skipped or {},
             "seconds_last_session": round(seconds, 2), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
     _atomic_write_text(path / "complete.json", json.dumps(info, indent=1))
 
@@ -263,19 +361,58 @@ def featurize_all(tracks: pd.DataFrame, kinds, store_root, base: FeatureParams |
 INDEX_NAME = "stores.json"
 
 
+def _relative(path: Path, start: Path) -> str:
+    try:
+        return os.path.relpath(Path(path).resolve(), Path(start).resolve())
+    except ValueError:  # another drive (Windows): no relative path exists
+        return str(Path(path).resolve())
+
+
 def write_index(stores: dict[str, FeatureStore], out_dir) -> Path:
+    """``out_dir/stores.json``: each kind's store as a path relative to ``out_dir`` (no absolute path that dies
+    with a Colab session; the folder name alone identifies the store). Notebook: 02_preprocessing."""
     path = Path(out_dir) / INDEX_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, json.dumps({k: str(s.path) for k, s in stores.items()}, indent=1))
+    _atomic_write_text(path, json.dumps({k: _relative(s.path, path.parent) for k, s in stores.items()}, indent=1))
     return path
 
 
-def open_index(out_dir) -> dict[str, FeatureStore]:
-    """The stores that notebook 02 wrote into ``out_dir`` (its folder of the run)."""
+def open_index(out_dir, search=()) -> dict[str, FeatureStore]:
+    """The stores that notebook 02 wrote into ``out_dir`` (its folder of the run). Notebooks: 03-05.
+
+    A store is looked for where ``stores.json`` records it (relative to ``out_dir``; older indexes hold
+    absolute paths), then by its folder name under each root of ``search`` and under ``data/stores`` (the
+    default store root, ``$GTZAN_DATA_HOME/stores``); a store found elsewhere is announced. A store found
+    nowhere raises GtzanError saying how to rebuild it (run 02 again: the same data and parameters give the
+    same folder name).
+    """
+    from .config import data_home
+
     path = Path(out_dir) / INDEX_NAME
     if not path.exists():
         raise GtzanError(f"{path} not found: run notebook 02_preprocessing for this run folder first")
-    return {k: FeatureStore(p) for k, p in json.loads(path.read_text()).items()}
+    out, lost = {}, []
+    for kind, recorded in json.loads(path.read_text()).items():
+        recorded = Path(recorded)
+        first = recorded if recorded.is_absolute() else path.parent / recorded
+        roots = [Path(r).expanduser() for r in search] + [data_home() / "stores"]
+        candidates = [first] + [r / recorded.name for r in roots]
+        found = next((c for c in candidates if (c / "complete.json").exists()), None)
+        found = found or next((c for c in candidates if c.is_dir()), None)  # an incomplete one says so
+        if found is None:
+            lost.append(f"{kind} ({recorded.name})")
+            continue
+        if found != first:
+            print(f"feature store {recorded.name} is not at {os.path.normpath(first)}; using {found}")
+        out[kind] = FeatureStore(found)
+    if lost:
+        raise GtzanError(
+            f"feature store(s) {', '.join(lost)} listed in {path} were not found where it records them nor "
+            f"under {data_home() / 'stores'}. Stores live outside the run folder (on Colab they vanish with the "
+            f"session unless STORE_DIR or GTZAN_DATA_HOME points to Drive): run notebook 02_preprocessing again "
+            f"with the same DATA and parameters to rebuild them, or set GTZAN_DATA_HOME to the folder holding "
+            f"stores/")
+    return out
 
 
 def describe(stores: dict[str, FeatureStore]) -> pd.DataFrame:

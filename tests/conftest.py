@@ -110,3 +110,32 @@ def http_root(tmp_path):
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+
+# -- why tests skip, in one line at the end of the run ------------------------------------------------------
+_EXTRA = {"keras": "tf", "tensorflow": "tf", "sklearn": "tf", "papermill": "tf", "nbformat": "tf", "seaborn": "tf",
+          "ipywidgets": "tf"}
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_terminal_summary(terminalreporter):
+    """``pip install -e . && pytest`` lacks keras: say in one line which modules were missing, how many
+    tests that skipped and what to install, instead of a list of skip reasons that is easy to miss. Runs
+    after the short summary (a wrapper around it), so the line sits just above the final counts."""
+    import re
+
+    yield
+    missing: dict[str, int] = {}
+    for rep in terminalreporter.stats.get("skipped", []):
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        m = re.search(r"could not import '([\w.]+)'", reason)
+        if m:
+            name = m.group(1).split(".")[0]
+            missing[name] = missing.get(name, 0) + 1
+    if missing:
+        n = sum(missing.values())
+        extras = sorted({_EXTRA.get(k, "tf") for k in missing})
+        terminalreporter.write_line(
+            f"SKIPPED {n} test module(s) or test(s) because {', '.join(sorted(missing))} "
+            f"{'is' if len(missing) == 1 else 'are'} not installed: run `pip install -e .[{','.join(extras)}]` "
+            f"(or `make setup`) to run them", yellow=True, bold=True)

@@ -90,6 +90,100 @@ def test_validate_reports_each_problem(tmp_path):
     assert len(saved) == 6
 
 
+def _truncate(path, keep: float):
+    """Cut a written file to ``keep`` of its bytes: its header still announces the whole length."""
+    size = path.stat().st_size
+    with open(path, "r+b") as fh:
+        fh.truncate(int(size * keep))
+
+
+def damaged_dataset(root, seconds: float = 6.0):
+    """blues/rock clips of ``seconds`` s, and one of each kind of damage that still decodes."""
+    write_dataset(root, genres=("blues", "rock"), per_genre=3, seconds=seconds)
+    nan = tone(seconds)
+    nan[1000:1010] = np.nan
+    sf.write(root / "blues" / "blues.00010.wav", nan, SR, subtype="FLOAT")  # NaN samples
+    inf = tone(seconds)
+    inf[-5] = np.inf
+    sf.write(root / "blues" / "blues.00011.au", inf, SR, subtype="FLOAT")  # inf samples
+    sf.write(root / "rock" / "rock.00010.wav", np.zeros(int(seconds * SR), np.float32), SR)  # all silent
+    sf.write(root / "rock" / "rock.00011.wav", tone(seconds / 3), SR)  # a third of the usual length
+    sf.write(root / "rock" / "rock.00012.au", tone(seconds), SR, subtype="PCM_16")
+    _truncate(root / "rock" / "rock.00012.au", 0.34)  # truncated: header says 6 s, data holds ~2 s
+    sf.write(root / "blues" / "blues.00001.au", tone(seconds), SR)  # a second file of blues.00001
+    return root
+
+
+def test_validate_flags_audio_that_decodes_but_is_damaged(tmp_path):
+    root = damaged_dataset(tmp_path / "genres")
+    df = data.find_dataset(root)  # a track with two files no longer stops the run
+    assert df.track_id.is_unique and len(df) == 11
+    assert df.set_index("track_id").loc["blues.00001", "path"].endswith(".wav")  # the usual extension is kept
+    report = data.validate(df, min_seconds=1.0, progress=False)
+    t = report.table
+    notes = dict(zip(t.path.map(lambda p: p.rsplit("/", 1)[-1]), t.note))
+    use = dict(zip(t.path.map(lambda p: p.rsplit("/", 1)[-1]), t.usable))
+    assert "10 non-finite samples (NaN/inf), excluded" in notes["blues.00010.wav"] and not use["blues.00010.wav"]
+    assert "1 non-finite samples (NaN/inf), excluded" in notes["blues.00011.au"] and not use["blues.00011.au"]
+    assert notes["rock.00010.wav"] == "all silent, excluded" and not use["rock.00010.wav"]
+    # short clips stay, flagged with the slices they give
+    assert notes["rock.00011.wav"] == "short: 2.0 s where clips usually last 6.0 s; gives 2 of 6 slices"
+    assert use["rock.00011.wav"]
+    assert notes["rock.00012.au"].startswith("truncated: the header announces 6.0 s, the data holds 2.0 s")
+    assert notes["rock.00012.au"].endswith("gives 2 of 6 slices") and use["rock.00012.au"]
+    assert notes["blues.00001.au"] == "second file blues.00001.au of the track (blues.00001.wav is used), excluded"
+    assert not use["blues.00001.au"]
+    assert len(t) == 12 and report.usable.track_id.is_unique and len(report.usable) == 8
+    for name in ("blues.00010", "rock.00010", "rock.00011", "rock.00012"):
+        assert name in report.summary()
+    assert report.missing == []  # two genres: not GTZAN
+
+
+def test_cli_featurize_skips_damaged_files_and_keeps_the_rest(tmp_path):
+    root = damaged_dataset(tmp_path / "genres", seconds=3.0)
+    r = _gtzan("featurize", str(root), "--kinds", "mfcc", "--slice-seconds", "1", "--n-slices", "2", "--jobs", "1",
+               "--store", str(tmp_path / "stores"))
+    assert r.returncode == 0, r.stderr
+    assert "Traceback" not in r.stderr
+    assert "blues.00010" in r.stdout and "non-finite samples (NaN/inf), excluded" in r.stdout
+    assert "rock.00010" in r.stdout and "all silent, excluded" in r.stdout
+    assert "rock.00011" in r.stdout and "gives 1 of 2 slices" in r.stdout
+    from gtzan_utils.store import FeatureStore
+
+    (path,) = (tmp_path / "stores").iterdir()
+    s = FeatureStore(path)
+    assert sorted(s.manifest.track_id.unique()) == ["blues.00000", "blues.00001", "blues.00002", "rock.00000",
+                                                    "rock.00001", "rock.00002", "rock.00011", "rock.00012"]
+    assert s.manifest.groupby("track_id").size()[["blues.00000", "rock.00011", "rock.00012"]].tolist() == [2, 1, 1]
+    assert np.isfinite(np.asarray(s.X, np.float32)).all()
+
+
+def _gtzan_like(root, genres=data.GENRES, ids=(0, 1)):
+    for g in genres:
+        (root / g).mkdir(parents=True, exist_ok=True)
+        for i in ids:
+            sf.write(root / g / f"{g}.{i:05d}.au", tone(0.5, seed=i), SR, subtype="PCM_16")
+    return root
+
+
+def test_validate_lists_missing_gtzan_tracks(tmp_path):
+    root = _gtzan_like(tmp_path / "genres", ids=(0, 1, 99))
+    (root / "jazz" / "jazz.00099.au").unlink()
+    report = data.validate(data.find_dataset(root), min_seconds=0.25, progress=False)
+    assert len(report.missing) == 1000 - 29
+    assert report.missing[:3] == ["blues.00002", "blues.00003", "blues.00004"]
+    assert "jazz.00099" in report.missing and "jazz.00001" not in report.missing and "rock.00099" not in report.missing
+    assert "GTZAN: 971 of 1000 expected tracks missing: blues.00002" in report.summary()
+    r = _gtzan("validate", str(root), "--min-seconds", "0.25", "--report", str(tmp_path / "r.csv"))
+    assert r.returncode == 0 and "971 of 1000 expected tracks missing" in r.stdout
+    # not GTZAN: a genre short, other names, or the synthetic set (SYNTH.json)
+    assert data.missing_gtzan_tracks(data.find_dataset(_gtzan_like(tmp_path / "nine", genres=data.GENRES[:9]))) == []
+    other = _gtzan_like(tmp_path / "other", ids=(0, 100))
+    assert data.missing_gtzan_tracks(data.find_dataset(other)) == []
+    (root / "SYNTH.json").write_text("{}")
+    assert data.missing_gtzan_tracks(data.find_dataset(root)) == []
+
+
 def test_read_audio_resamples_and_downmixes(tmp_path):
     p = tmp_path / "x.flac"
     sf.write(p, tone(1.0, sr=44100, channels=2), 44100)

@@ -74,7 +74,8 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
     assert "audio/wav" in nb1 or "<audio" in nb1  # inline players were rendered
     stores = json.loads((run / "02_preprocessing" / "stores.json").read_text())
     assert set(stores) == {"mfcc", "mel", "mel3", "mfcc_image", "musicnn"}
-    assert all((Path(p) / "complete.json").exists() for p in stores.values())
+    prep = run / "02_preprocessing"
+    assert all((prep / p / "complete.json").exists() for p in stores.values())  # paths relative to the index
     assert {p.name for p in (run / "02_preprocessing" / "splits").iterdir()} == {"song.json", "kfold.json", "paper.json"}
     m03 = json.loads((run / "03_vanilla_cnn" / "vanilla_cnn-mfcc-song" / "metrics.json").read_text())
     assert m03["protocol"]["split"] == "song" and m03["protocol"]["epochs_run"] == 2
@@ -143,3 +144,26 @@ def test_every_profile_key_is_a_notebook_parameter(profile):
             assert isinstance(value, dict) and set(value) <= declared[key], (key, set(value) - declared[key])
         else:
             assert any(key in d for d in declared.values()), key
+
+
+@pytest.mark.slow
+def test_01_02_carry_on_past_damaged_audio(tmp_path):
+    """NaN/inf samples, silence, truncation and a second file of a track: 01 and 02 name them and go on."""
+    from test_data import damaged_dataset
+
+    root = damaged_dataset(tmp_path / "genres", seconds=15.0)  # 01 validates with 5-s slices, as 02 does here
+    run = pipeline.run_pipeline(profile="quick", data=str(root), out=tmp_path / "run", stop="02",
+                                overrides={"FEATURE_KINDS": "mfcc", "SLICE_SECONDS": 5.0, "N_SLICES": 3,
+                                           "SPLITS": "song", "N_JOBS": 1, "AUDIO_SECONDS": 1.0, "PLOT_SECONDS": 2.0})
+    record = json.loads((run / "run.json").read_text())
+    assert [v["status"] for v in record["notebooks"].values()] == ["ok"] * 2
+    for name in ("01_data_exploration", "02_preprocessing"):
+        nb = nbformat.read(run / "notebooks" / f"{name}.ipynb", as_version=4)
+        text = json.dumps([c.outputs for c in nb.cells if c.cell_type == "code"])
+        assert "non-finite samples (NaN/inf), excluded" in text and "all silent, excluded" in text, name
+        assert "gives 1 of 3 slices" in text and "second file blues.00001.au" in text, name
+    report = pd.read_csv(run / "01_data_exploration" / "validation_report.csv")
+    assert len(report) == 12 and report.usable.sum() == 8
+    (path,) = json.loads((run / "02_preprocessing" / "stores.json").read_text()).values()
+    manifest = pd.read_csv(run / "02_preprocessing" / path / "manifest.csv")
+    assert manifest.track_id.nunique() == 8 and (manifest.groupby("track_id").size()["rock.00011"] == 1)

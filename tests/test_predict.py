@@ -94,3 +94,22 @@ def test_probability_table_has_a_row_per_file(model_dir, tmp_path):
     table = predict.probability_table(done)
     assert list(table.file) == ["t0.wav", "t1.wav"] and len(failed) == 1
     np.testing.assert_allclose(table[labels].sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_cli_skips_damaged_audio_naming_the_reason(model_dir, tmp_path):
+    good = tmp_path / "good.wav"
+    sf.write(good, tone(2.0, 300), SR)
+    nan = tone(2.0, 300, sr=44100)
+    nan[500] = np.nan
+    sf.write(tmp_path / "nan44k.wav", nan, 44100, subtype="FLOAT")  # NaN, and a rate that needs resampling
+    sf.write(tmp_path / "silent.wav", np.zeros(2 * SR, np.float32), SR)
+    files = [str(tmp_path / n) for n in ("nan44k.wav", "good.wav", "silent.wav")]
+    r = subprocess.run([sys.executable, "-m", "gtzan_utils", "predict", *files, "--model", str(model_dir)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2, r.stderr  # some files skipped, the others predicted
+    assert "Traceback" not in r.stderr
+    assert len(r.stdout.strip().splitlines()) == 1 and "good.wav (2 slices)" in r.stdout
+    skipped = [line for line in r.stderr.splitlines() if line.startswith("gtzan predict: skipped")]
+    assert len(skipped) == 2
+    assert "nan44k.wav" in skipped[0] and "1 non-finite samples (NaN/inf)" in skipped[0]
+    assert "silent.wav" in skipped[1] and "all silent" in skipped[1]

@@ -71,14 +71,92 @@ def test_short_clip_records_its_slices(tmp_path):
     assert s.info["tracks_with_fewer_slices"] == {"blues.00000": 2}
 
 
-def test_unreadable_file_keeps_the_rest(tiny_dataset, tmp_path):
+def test_bad_files_are_skipped_and_the_store_is_finished(tiny_dataset, tmp_path, capsys):
+    import soundfile as sf
+
     tracks = data.find_dataset(tiny_dataset)
-    (tiny_dataset / "rock" / "rock.00001.wav").write_bytes(b"garbage" * 100)
-    with pytest.raises(GtzanError, match="rock.00001.wav") as exc:
-        store.build_store(tracks, P, tmp_path / "s", n_jobs=1, progress=False)
+    (tiny_dataset / "rock" / "rock.00001.wav").write_bytes(b"garbage" * 100)  # undecodable
+    y = np.full(int(11 * 22050), np.nan, np.float32)
+    sf.write(tiny_dataset / "jazz" / "jazz.00000.wav", y, 22050, subtype="FLOAT")  # NaN samples
+    sf.write(tiny_dataset / "blues" / "blues.00001.wav", np.zeros_like(y), 22050)  # all silent
+    s = store.build_store(tracks, P, tmp_path / "s", n_jobs=1, progress=False)
+    assert sorted(s.manifest.track_id.unique()) == ["blues.00000", "jazz.00001", "rock.00000"]
+    assert len(s) == 12 and np.isfinite(np.asarray(s.X[s.manifest.row], np.float32)).all()
+    skipped = s.info["skipped"]
+    assert set(skipped) == {"rock.00001", "jazz.00000", "blues.00001"}
+    assert "cannot decode" in skipped["rock.00001"] and "non-finite" in skipped["jazz.00000"]
+    assert "all silent" in skipped["blues.00001"]
+    out = capsys.readouterr().out
+    assert "skipped 3 file(s)" in out and "jazz.00000" in out and "rock.00001.wav" in out
+    # finished: a second call reuses it without work
+    assert store.build_store(tracks, P, tmp_path / "s", n_jobs=1, progress=False).path == s.path
+
+
+def test_a_replaced_file_of_the_same_size_gets_a_new_store(tiny_dataset, tmp_path):
+    import soundfile as sf
+    from conftest import tone
+
+    tracks = data.find_dataset(tiny_dataset)
+    key = store.tracks_key(tracks)
+    path = tiny_dataset / "rock" / "rock.00000.wav"
+    size = path.stat().st_size
+    sf.write(path, tone(11.0, 999.0, seed=7), 22050, subtype="PCM_16")  # another song, same length
+    assert path.stat().st_size == size
+    assert store.tracks_key(tracks) != key
+    # a copy of the dataset elsewhere (another Colab session) keeps its key
+    import shutil
+
+    shutil.copytree(tiny_dataset, tmp_path / "copy")
+    assert store.tracks_key(data.find_dataset(tmp_path / "copy")) == store.tracks_key(tracks)
+
+
+def test_a_short_write_fails_loudly_and_the_song_is_not_recorded(tiny_dataset, tmp_path, monkeypatch):
+    import os
+
+    tracks = data.find_dataset(tiny_dataset)
+    real = os.pwrite
+    calls = []
+
+    def full_disk(fd, data_, offset):
+        calls.append(offset)
+        return real(fd, data_[: len(data_) // 2], offset) if len(calls) == 3 else real(fd, data_, offset)
+
+    monkeypatch.setattr(os, "pwrite", full_disk)
+    full = P.n_slices * int(np.prod(P.shape)) * 2  # float16 bytes of one song
+    with pytest.raises(GtzanError, match=f"{full // 2} of {full} bytes written") as exc:
+        store.build_store(tracks, P, tmp_path / "s", n_jobs=1, progress=False, flush_every=1)
     assert "run again" in str(exc.value)
     path = store.store_path(tmp_path / "s", tracks, P)
-    assert len((path / "progress.txt").read_text().splitlines()) == 5
+    assert (path / "progress.txt").read_text().split() == ["0", "4", "1", "4"]  # not the third song
+    assert not (path / "complete.json").exists()
+    monkeypatch.setattr(os, "pwrite", real)
+    s = store.build_store(tracks, P, tmp_path / "s", n_jobs=1, progress=False)
+    fresh = store.build_store(tracks, P, tmp_path / "fresh", n_jobs=1, progress=False)
+    np.testing.assert_array_equal(s.read(np.arange(len(s))), fresh.read(np.arange(len(fresh))))
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_store(tiny_dataset, tmp_path):
+    import subprocess
+    import sys
+
+    tracks = data.find_dataset(tiny_dataset)
+    path = store.store_path(tmp_path / "s", tracks, P)
+    path.mkdir(parents=True)
+    holder = subprocess.Popen(  # another process that holds the store's lock, as a running featurize does
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+         "f.write('process 4242 on elsewhere'); f.flush(); print('locked', flush=True); sys.stdin.read()",
+         str(path / ".lock")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(GtzanError, match="being written by process 4242 on elsewhere") as exc:
+            store.build_store(tracks, P, tmp_path / "s", n_jobs=1, progress=False)
+        assert "run again" in str(exc.value)
+        assert not (path / "X.npy").exists() and not (path / "progress.txt").exists()  # nothing touched
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    s = store.build_store(tracks, P, tmp_path / "s", n_jobs=1, progress=False)  # the lock is free again
+    assert len(s) == 24
 
 
 def test_index_round_trip(tiny_dataset, tmp_path):
@@ -86,9 +164,41 @@ def test_index_round_trip(tiny_dataset, tmp_path):
     stores = store.featurize_all(tracks, ["mfcc", "mel"], tmp_path / "s", base=P, n_jobs=1, progress=False)
     store.write_index(stores, tmp_path / "run")
     back = store.open_index(tmp_path / "run")
-    assert {k: v.path for k, v in back.items()} == {k: v.path for k, v in stores.items()}
+    assert {k: v.path.resolve() for k, v in back.items()} == {k: v.path.resolve() for k, v in stores.items()}
     assert json.loads((tmp_path / "run" / "stores.json").read_text())
     table = store.describe(back)
     assert table.set_index("kind").loc["mel", "slices"] == 24
     with pytest.raises(GtzanError, match="02_preprocessing"):
         store.open_index(tmp_path / "elsewhere")
+
+
+def test_index_survives_a_new_session(tiny_dataset, tmp_path, capsys):
+    """Colab: the run folder and the stores move together, or the stores reappear under data/stores."""
+    import os
+    import shutil
+
+    tracks = data.find_dataset(tiny_dataset)
+    session = tmp_path / "session1"
+    stores = store.featurize_all(tracks, ["mfcc"], session / "data" / "stores", base=P, n_jobs=1, progress=False)
+    store.write_index(stores, session / "runs" / "r" / "02_preprocessing")
+    recorded = json.loads((session / "runs" / "r" / "02_preprocessing" / "stores.json").read_text())
+    assert not any(os.path.isabs(p) or str(tmp_path) in p for p in recorded.values())
+    # the whole tree moved (another mount point): found through the relative path
+    moved = tmp_path / "session2"
+    shutil.move(session, moved)
+    s = store.open_index(moved / "runs" / "r" / "02_preprocessing")["mfcc"]
+    assert s.path.resolve() == (moved / "data" / "stores" / stores["mfcc"].path.name).resolve() and len(s) == 24
+    # only the run folder kept (on Drive); the stores rebuilt under the data home: found by name, announced
+    run = tmp_path / "drive" / "r"
+    shutil.move(moved / "runs" / "r", run)
+    home = tmp_path / "home3"
+    os.environ["GTZAN_DATA_HOME"] = str(home)  # the autouse fixture restores it
+    shutil.move(moved / "data" / "stores", home / "stores")
+    s = store.open_index(run / "02_preprocessing")["mfcc"]
+    assert s.path == home / "stores" / stores["mfcc"].path.name
+    assert "is not at" in capsys.readouterr().out
+    # found nowhere: say how to rebuild
+    shutil.rmtree(home / "stores")
+    with pytest.raises(GtzanError, match="run notebook 02_preprocessing again") as exc:
+        store.open_index(run / "02_preprocessing")
+    assert stores["mfcc"].path.name in str(exc.value)
