@@ -6,7 +6,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
 
-.PHONY: run test setup bench clean strip
+BROWSER_STAMP := $(VENV)/.browser-installed
+
+.PHONY: run test test-browser lab setup bench clean strip
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +25,19 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+$(BROWSER_STAMP): $(STAMP) requirements-browser.txt
+	$(BIN)/python -m pip install --quiet -r requirements-browser.txt
+	touch $(BROWSER_STAMP)
+
+# JupyterLab + Playwright + Debian's /usr/bin/chromium on a quick run's notebooks; screenshots in runs/browser-test/
+test-browser: $(BROWSER_STAMP)
+	GTZAN_BROWSER_RUN=$(CURDIR)/runs/browser-test $(BIN)/python -m pytest -m browser tests/test_browser.py
+
+# JupyterLab (pinned in requirements-browser.txt) in .venv, started on the repository: open runs/<run>/notebooks/
+lab: $(STAMP)
+	$(BIN)/python -m pip install --quiet "$$(grep '^jupyterlab==' requirements-browser.txt)"
+	$(BIN)/jupyter lab
 
 bench: $(STAMP)
 	$(BIN)/gtzan bench featurize

@@ -250,14 +250,14 @@ def validate(df: pd.DataFrame, min_seconds: float = 5.0, sr: int = SR, progress:
     ``min_seconds`` (at most ``n_slices``). :attr:`ValidationReport.missing` lists the GTZAN track ids with
     no file.
     """
-    from tqdm.auto import tqdm
+    from .progress import progress as show_progress
 
     seconds_of = {}
     rows = []
     extra = second_files(df)
     todo = [(r.path, r.genre, r.track_id, None) for r in df.itertuples(index=False)]
     todo += [(r.path, r.genre, r.track_id, r.kept) for r in extra.itertuples(index=False)]
-    for path, genre, track_id, kept in tqdm(todo, desc="validate", disable=not progress):
+    for path, genre, track_id, kept in show_progress(todo, desc="validate", unit="file", disable=not progress):
         row = {"path": path, "genre": genre, "track_id": track_id, "readable": True, "sr": np.nan,
                "channels": np.nan, "seconds": np.nan, "usable": True, "note": ""}
         rows.append(row)

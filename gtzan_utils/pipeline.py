@@ -6,6 +6,10 @@ Each notebook gets the profile's parameters (``gtzan_utils/profiles/<profile>.ya
 ``-p KEY=VALUE``. The executed notebooks land in ``RUN_DIR/notebooks/``, the wall time of each in
 ``RUN_DIR/run.json``; the run stops at the first failing notebook, naming it and the failing cell, and
 ``--from NN --out RUN_DIR`` resumes.
+
+Every executed notebook is **signed** (:func:`sign_notebook`, what ``jupyter trust`` does): Jupyter shows the
+HTML and JavaScript outputs of a notebook only when its signature is in the user's trust database, and
+papermill's output is unsigned, so without it every stored audio player of a run would open dead.
 """
 from __future__ import annotations
 
@@ -59,11 +63,32 @@ def _kernel_env() -> None:
     if share not in paths:
         os.environ["JUPYTER_PATH"] = os.pathsep.join([share, *paths])
     os.environ["GTZAN_PAPERMILL"] = "1"
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def sign_notebook(path, notary=None) -> None:
+    """Sign the notebook at ``path`` in the Jupyter trust database (``jupyter trust PATH`` does the same).
+
+    Only this user's Jupyter installation (its ``notebook_secret`` and ``nbsignatures.db`` in the Jupyter data
+    folder) then trusts it: its stored audio players and other HTML outputs render when it is opened. A run
+    copied from elsewhere needs ``jupyter trust runs/<run>/notebooks/*.ipynb``. Returns None.
+
+    Notebook: all of them, as executed by ``gtzan run``.
+    """
+    import nbformat
+    from nbformat.sign import NotebookNotary
+
+    notary = notary or NotebookNotary()
+    Path(notary.data_dir).mkdir(parents=True, exist_ok=True)  # a fresh machine has no Jupyter data folder yet
+    notary.sign(nbformat.read(str(path), as_version=4))
 
 
 def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "01", out=None,
                  overrides: dict | None = None, stop: str = "99") -> Path:
+    """Execute notebooks ``start``..``stop`` with the profile's parameters into one run folder, each signed.
+
+    Returns the run folder (``runs/<profile>-<time>`` unless ``out``); raises :class:`GtzanError` naming the
+    notebook and cell that failed, and the command that resumes. Used by ``gtzan run`` and ``make run``.
+    """
     import papermill as pm
 
     params = load_profile(profile)
@@ -104,6 +129,7 @@ def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "
                 pm.execute_notebook(str(nb), str(target), parameters=nb_params, kernel_name="python3",
                                     cwd=str(NOTEBOOKS_DIR), progress_bar=False)
             except pm.PapermillExecutionError as exc:
+                sign_notebook(target)  # its outputs, up to the error, are this run's own
                 seconds = time.perf_counter() - t0
                 record["notebooks"][nb.name] = {"seconds": round(seconds, 1), "status": "failed"}
                 record_path.write_text(json.dumps(record, indent=1))
@@ -112,6 +138,7 @@ def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "
                     f"{nb.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
                     f"See {target}; after fixing, resume with `gtzan run --profile {profile} --from {nb.name[:2]} "
                     f"--out {run_dir}`") from None
+            sign_notebook(target)
             seconds = time.perf_counter() - t0
             record["notebooks"][nb.name] = {"seconds": round(seconds, 1), "status": "ok"}
             record_path.write_text(json.dumps(record, indent=1))

@@ -268,7 +268,8 @@ def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2,
     many new tracks (used by tests to simulate a killed run; returns None). Notebook: 02_preprocessing.
     """
     from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
+
+    from .progress import progress as show_progress
 
     tracks = tracks[["track_id", "genre", "path"]].reset_index(drop=True)
     if tracks.empty:
@@ -297,8 +298,9 @@ def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2,
             for w in active:
                 w.open()
             try:
-                for n_done, (i, feats, err) in enumerate(tqdm(results, total=len(todo), desc=f"featurize {kinds}",
-                                                              unit="song", disable=not progress), 1):
+                shown = show_progress(results, total=len(todo), desc=f"featurize {kinds}", unit="song",
+                                      disable=not progress)
+                for n_done, (i, feats, err) in enumerate(shown, 1):
                     if feats is None:
                         errors[i] = err
                         continue

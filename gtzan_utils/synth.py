@@ -514,8 +514,10 @@ def make_synthetic_gtzan(root, per_genre: int = 10, seconds: float = 30.0, seed:
         results = Parallel(n_jobs=min(jobs, len(todo)), return_as="generator", batch_size=4)(
             delayed(_write_clip)(out, g, i, seconds, seed) for g, i in todo)
     if progress:
-        from tqdm.auto import tqdm
-        results = tqdm(results, total=len(wanted), initial=len(wanted) - len(todo), desc="synthetic GTZAN", unit="clip")
+        from .progress import progress as show_progress
+
+        results = show_progress(results, total=len(wanted), initial=len(wanted) - len(todo), desc="synthetic GTZAN",
+                                unit="clip")
     for _ in results:
         pass
     _atomic(meta_path, lambda tmp: tmp.write_text(json.dumps({**meta, "complete": True}, indent=2)))

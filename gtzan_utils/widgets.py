@@ -1,75 +1,126 @@
 """Interactive pieces for JupyterLab / Colab, each with a static fallback under papermill.
 
-Widget state is not saved by papermill, so when ``GTZAN_PAPERMILL`` is set (the runner sets it) the
-explorer shows its default selection as plain output instead.
+Widget state is not saved by papermill, so when ``GTZAN_PAPERMILL`` is set (the runner sets it) each widget
+shows its default selection as plain output instead: the explorer its first clip, the generator one example,
+the upload box a note. Each widget function displays its widget once and returns None.
 """
 from __future__ import annotations
 
+import base64
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .config import SR, in_papermill
+from .errors import GtzanError
 
 
 def audio_player(y: np.ndarray, sr: int = SR, seconds: float = 5.0, start: float = 0.0):
-    """An inline player for a short excerpt (kept short: the audio is stored in the notebook)."""
+    """An inline player (``IPython.display.Audio``) for a short excerpt; kept short, the audio is stored in the
+    notebook.
+
+    Notebook: 01_data_exploration, 03_vanilla_cnn, 05_vae_generation.
+    """
     from IPython.display import Audio
 
     a = int(start * sr)
     return Audio(np.asarray(y[a:a + int(seconds * sr)], dtype=np.float32), rate=sr, normalize=True)
 
 
-def _show_clip(path: str, title: str, seconds: float):
+def clip_outputs(path: str, title: str, seconds: float = 5.0) -> list[dict]:
+    """One clip as notebook outputs: its waveform / log-mel / MFCC figure (PNG) and a player of its first ``seconds``.
+
+    Returns ``display_data`` dicts (the form an ``ipywidgets.Output`` holds and a notebook stores), so the live
+    explorer and its static fallback draw the same thing, without a kernel's display machinery.
+
+    Notebook: 01_data_exploration (the explorer).
+    """
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
     from .data import read_audio
     from .plots import plot_clip
 
     y, _ = read_audio(path)
     fig = plot_clip(y, title=title)
-    plt.show()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
-    display(audio_player(y, seconds=seconds))
+    player = audio_player(y, seconds=seconds)
+    return [
+        {"output_type": "display_data", "metadata": {},
+         "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": f"<figure {title}>"}},
+        {"output_type": "display_data", "metadata": {},
+         "data": {"text/html": player._repr_html_(), "text/plain": f"<audio {title}, {seconds:g} s>"}},
+    ]
 
 
-def clip_explorer(tracks: pd.DataFrame, seconds: float = 5.0):
-    """Pick a genre and a clip: waveform, log-mel, MFCC and an audio player. Static under papermill."""
+class ClipExplorer:
+    """Genre and clip dropdowns above an output that shows the selected clip (:func:`clip_outputs`).
+
+    It opens on the first clip of the first genre, and every genre change selects and draws that genre's first
+    clip. (ipywidgets 8.1 leaves a Dropdown's value empty when its options are replaced while nothing is
+    selected, so the clip is set here explicitly rather than left to the Dropdown.) ``box`` is the widget to
+    display; ``genre``, ``clip`` and ``out`` are its parts.
+    """
+
+    def __init__(self, tracks: pd.DataFrame, seconds: float = 5.0):
+        import ipywidgets as w
+
+        self.tracks, self.seconds, self.shown = tracks.reset_index(drop=True), seconds, None
+        genres = sorted(self.tracks.genre.unique())
+        if not genres:
+            raise GtzanError("no usable clips to explore: check the data folder with `gtzan validate`")
+        self.genre = w.Dropdown(options=genres, value=genres[0], description="genre")
+        self.clip = w.Dropdown(options=[], value=None, description="clip")
+        self.out = w.Output()
+        self.box = w.VBox([w.HBox([self.genre, self.clip]), self.out])
+        self.genre.observe(self._on_genre, names="value")
+        self.clip.observe(self._on_clip, names="value")
+        self._on_genre()
+
+    def clips(self, genre: str) -> list[str]:
+        """Track ids of ``genre``, in the table's order (the first is shown on a genre change)."""
+        return list(self.tracks.track_id[self.tracks.genre == genre])
+
+    def _on_genre(self, change=None):
+        ids = self.clips(self.genre.value)
+        self.clip.options = ids
+        self.clip.value = ids[0] if ids else None
+        self._on_clip()  # draws unless the value change above already did
+
+    def _on_clip(self, change=None):
+        value = self.clip.value
+        if value == self.shown:
+            return
+        self.shown = value
+        if value is None:
+            self.out.outputs = ()
+            return
+        row = self.tracks[self.tracks.track_id == value].iloc[0]
+        self.out.outputs = tuple(clip_outputs(row.path, row.track_id, self.seconds))
+
+
+def clip_explorer(tracks: pd.DataFrame, seconds: float = 5.0) -> None:
+    """Pick a genre and a clip: waveform, log-mel, MFCC and an audio player (:class:`ClipExplorer`), displayed.
+
+    Under papermill (no widget state is saved) the first clip of the first genre is shown as plain output.
+    Returns None.
+
+    Notebook: 01_data_exploration.
+    """
     from IPython.display import display
 
-    genres = sorted(tracks.genre.unique())
     if in_papermill():
+        genres = sorted(tracks.genre.unique())
         first = tracks[tracks.genre == genres[0]].iloc[0]
         print(f"(static view under papermill; open the notebook in Jupyter to explore) {first.track_id}")
-        _show_clip(first.path, first.track_id, seconds)
+        for output in clip_outputs(first.path, first.track_id, seconds):
+            display(output["data"], raw=True)
         return None
-
-    import ipywidgets as w
-
-    genre = w.Dropdown(options=genres, description="genre")
-    clip = w.Dropdown(description="clip")
-    out = w.Output()
-
-    def on_genre(change=None):
-        clip.options = list(tracks[tracks.genre == genre.value].track_id)
-
-    def on_clip(change=None):
-        out.clear_output(wait=True)
-        if clip.value is None:
-            return
-        with out:
-            row = tracks[tracks.track_id == clip.value].iloc[0]
-            _show_clip(row.path, row.track_id, seconds)
-
-    genre.observe(on_genre, names="value")
-    clip.observe(on_clip, names="value")
-    on_genre()
-    on_clip()
-    box = w.VBox([w.HBox([genre, clip]), out])
-    display(box)
-    return box
+    display(ClipExplorer(tracks, seconds).box)
+    return None
 
 
 def play_slice(path: str, slice_index: int, params, seconds: float = 5.0):
@@ -82,9 +133,13 @@ def play_slice(path: str, slice_index: int, params, seconds: float = 5.0):
 
 
 def vae_generator(model, out_dir, seconds: float = 10.0, n_iter: int = 32, inverse: str = "nnls",
-                  play_seconds: float = 10.0):
+                  play_seconds: float = 10.0) -> None:
     """Genre, duration, filters and seed → audio from a trained CVAE, saved as ``out_dir/<genre>-<s>s-seed<n>.wav``
-    and played inline. Under papermill: one static example (the first genre, default settings)."""
+    and played inline; the widget is displayed (once) and None returned. Under papermill: one static example
+    (the first genre, default settings).
+
+    Notebook: 05_vae_generation.
+    """
     from IPython.display import display
 
     from .generate import generate, write_wav
@@ -104,7 +159,7 @@ def vae_generator(model, out_dir, seconds: float = 10.0, n_iter: int = 32, inver
 
     import ipywidgets as w
 
-    genre = w.Dropdown(options=model.labels, description="genre")
+    genre = w.Dropdown(options=model.labels, value=model.labels[0], description="genre")
     secs = w.FloatSlider(value=seconds, min=1.0, max=60.0, step=0.5, description="seconds")
     seed = w.IntText(value=0, description="seed")
     lowpass = w.IntSlider(value=0, min=0, max=10000, step=250, description="low-pass Hz")
@@ -118,13 +173,16 @@ def vae_generator(model, out_dir, seconds: float = 10.0, n_iter: int = 32, inver
             make(genre.value, secs.value, seed.value, lowpass.value, highpass.value)
 
     button.on_click(on_click)
-    box = w.VBox([w.HBox([genre, secs, seed]), w.HBox([lowpass, highpass, button]), out])
-    display(box)
-    return box
+    display(w.VBox([w.HBox([genre, secs, seed]), w.HBox([lowpass, highpass, button]), out]))
+    return None
 
 
-def predict_upload(model, params, labels):
-    """Upload audio files → top-3 genres of each (ipywidgets ``FileUpload``). Nothing to upload under papermill."""
+def predict_upload(model, params, labels) -> None:
+    """Upload audio files → top-3 genres of each (ipywidgets ``FileUpload``), displayed; returns None.
+    Nothing to upload under papermill.
+
+    Notebook: 06_results.
+    """
     if in_papermill():
         print("(no upload under papermill; open the notebook in Jupyter or Colab to predict your own files)")
         return None
@@ -154,6 +212,5 @@ def predict_upload(model, params, labels):
                 display(top_k(r))
 
     upload.observe(on_upload, names="value")
-    box = w.VBox([upload, out])
-    display(box)
-    return box
+    display(w.VBox([upload, out]))
+    return None

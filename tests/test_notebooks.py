@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
 import soundfile as sf
+from conftest import SHRUNK_QUICK
+from nbformat.sign import NotebookNotary
 
-from gtzan_utils import pipeline
+from gtzan_utils import environment, pipeline
 from gtzan_utils.errors import GtzanError
 
 NOTEBOOKS = sorted(pipeline.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -53,21 +54,39 @@ def test_unknown_override_and_profile_are_refused(tmp_path):
         pipeline.parse_overrides(["EPOCHS"])
 
 
+def test_executed_notebooks_are_signed_so_jupyter_trusts_them(tmp_path):
+    """A signed notebook verifies as trusted with the same notary (its audio plays); an unsigned or edited one not."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("Audio(y)", outputs=[nbformat.v4.new_output(
+        "display_data", data={"text/html": '<audio controls><source src="data:audio/wav;base64,UklGRg=="></audio>'})])])
+    signed, unsigned = tmp_path / "signed.ipynb", tmp_path / "unsigned.ipynb"
+    nbformat.write(nb, signed)
+    nbformat.write(nb, unsigned)
+    unsigned.write_text(unsigned.read_text().replace("Audio(y)", "Audio(z)"))
+    notary = NotebookNotary(data_dir=str(tmp_path / "jupyter"))
+    pipeline.sign_notebook(signed, notary=notary)
+    assert notary.check_signature(nbformat.read(signed, as_version=4))
+    assert not notary.check_signature(nbformat.read(unsigned, as_version=4))
+    # another installation (another secret) does not trust it: `jupyter trust` is needed there
+    (tmp_path / "elsewhere").mkdir()
+    assert not NotebookNotary(data_dir=str(tmp_path / "elsewhere")).check_signature(nbformat.read(signed, as_version=4))
+
+
 @pytest.mark.slow
 def test_papermill_runs_all_six_quick(tmp_path, capsys):
     """The quick profile, shrunk further: 01-06 execute and write their files; 06 rebuilds Table 1."""
-    run = pipeline.run_pipeline(profile="quick", out=tmp_path / "run",
-                                overrides={"SYNTH_PER_GENRE": 5, "SYNTH_SECONDS": 12.0, "N_JOBS": 1,
-                                           "INPUTS": "mfcc", "EPOCHS": 2,
-                                           "CELLS": "mobilenetv2:mfcc_image", "MAX_TRAIN_SLICES": 64,
-                                           "N_JUDGE": 1, "AUGMENT_K": 2, "CLASSIFIER_EPOCHS": 1, "N_RECON": 1,
-                                           "GEN_SECONDS": 1.5, "N_PREDICT": 2, "MUSICNN_CELLS": "msd_musicnn",
-                                           "PROBES": "MSD_musicnn", "LINEAR_SPLITS": "song", "N_TAG_CLIPS": 1})
+    run = pipeline.run_pipeline(profile="quick", out=tmp_path / "run", overrides=SHRUNK_QUICK)
     record = json.loads((run / "run.json").read_text())
     assert [v["status"] for v in record["notebooks"].values()] == ["ok"] * 6
+    notary = NotebookNotary()  # the user's own Jupyter trust database, the one JupyterLab checks
     for nb_path in (run / "notebooks").glob("*.ipynb"):
         nb = nbformat.read(nb_path, as_version=4)
-        assert not any(o.get("output_type") == "error" for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+        outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
+        assert not any(o.get("output_type") == "error" for o in outputs)
+        assert notary.check_signature(nb), f"{nb_path.name} is not signed: its audio players would open dead"
+        stderr = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+        assert not environment.TF_NOISE.search(stderr), f"{nb_path.name}: TensorFlow start-up noise\n{stderr}"
+        stdout = "".join(o.get("text", "") for o in outputs if o.get("name") == "stdout")
+        assert "\r" not in stdout  # progress is plain lines under papermill
     out1 = run / "01_data_exploration"
     assert (out1 / "validation_report.csv").exists() and (out1 / "figures" / "clip_rock.png").exists()
     nb1 = (run / "notebooks" / "01_data_exploration.ipynb").read_text()
