@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("featurize", help="compute feature stores for a dataset folder")
     s.add_argument("dir", type=Path)
-    s.add_argument("--kinds", default="all", help="comma list of mfcc, mel, mel3, mfcc_image, or 'all'")
+    s.add_argument("--kinds", default="all", help="comma list of mfcc, mel, mel3, mfcc_image, musicnn, or 'all'")
     s.add_argument("--store", type=Path, default=None, help="store root (default: data/stores)")
     s.add_argument("--slice-seconds", type=float, default=5.0)
     s.add_argument("--n-slices", type=int, default=6)
@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_featurize)
 
     s = sub.add_parser("run", help="execute the notebooks with papermill into a run folder")
-    s.add_argument("--profile", default="quick", help="quick (synthetic, tiny, offline) or full")
+    s.add_argument("--profile", default="quick", help="quick (synthetic, tiny, offline), cpu (real music, 2 cores) or full")
     s.add_argument("--data", default=None, help="'synth', 'gtzan' or a dataset folder (overrides the profile)")
     s.add_argument("--from", dest="start", default="01", help="first notebook to run, e.g. 03")
     s.add_argument("--to", dest="stop", default="99", help="last notebook to run, e.g. 02")

@@ -79,8 +79,8 @@ def _announced_seconds(path, seconds: float) -> float | None:
     return seconds * int(m.group(1)) / int(m.group(2))
 
 
-def read_audio(path, sr: int = SR) -> tuple[np.ndarray, dict]:
-    """Decode a file to float32 mono at ``sr``: returns (samples, info).
+def read_audio(path, sr: int | None = SR) -> tuple[np.ndarray, dict]:
+    """Decode a file to float32 mono at ``sr`` (None keeps the file's own rate): returns (samples, info).
 
     ``info`` holds the file's own ``sr``, ``channels`` and ``frames``; other sample rates are resampled
     and several channels averaged (the validation report says so). An undecodable file, or one holding
@@ -90,7 +90,7 @@ def read_audio(path, sr: int = SR) -> tuple[np.ndarray, dict]:
     y, info = _decode(path)
     if not np.isfinite(y).all():
         raise GtzanError(f"{path} holds {audio_problem(y)}: the file is damaged. Replace or remove it.")
-    if info["sr"] != sr and len(y):
+    if sr is not None and info["sr"] != sr and len(y):
         import librosa
 
         y = librosa.resample(y, orig_sr=info["sr"], target_sr=sr)

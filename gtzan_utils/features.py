@@ -12,6 +12,10 @@ kind           shape            what
                                 the finest grid (500 frames for 5 s) and stacked as channels
 ``mfcc_image`` (64, 216, 3)     the colour-mapped MFCC as an RGB image in [0, 1] (the seed saved
                                 MFCC plots as PNG and reloaded them for MobileNetV2; no files here)
+``musicnn``    (96, 313)        the input of the pretrained musicnn backbones (gtzan_utils.pretrained):
+                                16 kHz, n_fft 512, hop 256, 96 mel bands, ``log10(10000·S + 1)`` in
+                                float32. Its sample rate and STFT are fixed by the checkpoints, whatever
+                                the other parameters say (set in ``__post_init__``)
 =============  ===============  ==================================================================
 
 All slices of a song are computed in one librosa call on a (n_slices, samples) array, which is what
@@ -29,7 +33,10 @@ import numpy as np
 from .config import SR
 from .errors import GtzanError
 
-KINDS: tuple[str, ...] = ("mfcc", "mel", "mel3", "mfcc_image")
+KINDS: tuple[str, ...] = ("mfcc", "mel", "mel3", "mfcc_image", "musicnn")
+
+#: The musicnn checkpoints' input (Pons & Serra 2019): fixed by their training, so one home here.
+MUSICNN_INPUT: dict = {"sr": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 96}
 
 #: Bump when the feature code changes in a way that changes values: old stores are then not reused.
 FEATURE_VERSION = 1
@@ -64,6 +71,9 @@ class FeatureParams:
             )
         if self.image_height < 32:
             raise GtzanError(f"image_height must be >= 32 (ImageNet models need it), got {self.image_height}")
+        if self.kind == "musicnn":  # the backbone's input is fixed by its weights
+            for name, value in MUSICNN_INPUT.items():
+                object.__setattr__(self, name, value)
         # tuples survive a JSON round trip as lists: normalise so that equality and hashing hold
         object.__setattr__(
             self, "mel3_resolutions", tuple(tuple(float(v) for v in r) for r in self.mel3_resolutions)
@@ -113,7 +123,7 @@ class FeatureParams:
         """Shape of one slice's feature array."""
         if self.kind == "mfcc":
             return (self.n_mfcc, self.frames)
-        if self.kind == "mel":
+        if self.kind in ("mel", "musicnn"):
             return (self.n_mels, self.frames)
         if self.kind == "mel3":
             return (self.n_mels, self.mel3_width, len(self.mel3_resolutions))
@@ -225,6 +235,19 @@ def mfcc_to_rgb(mfcc: np.ndarray, height: int, cmap: str = "viridis") -> np.ndar
     return np.moveaxis(rgb, 0, -1).astype(np.float32)
 
 
+def musicnn_log_mel(y: np.ndarray, p: FeatureParams | None = None) -> np.ndarray:
+    """musicnn's input of 16-kHz audio (..., samples) → float32 (..., 96, frames): mel power, then
+    ``log10(10000·S + 1)`` **in float32**. musicnn's own extractor casts to float16 first, where ``10000·S``
+    overflows to inf for any mel power above 6.55 (most real songs): every output then reads the same."""
+    import librosa
+
+    p = p or FeatureParams(kind="musicnn")
+    S = librosa.feature.melspectrogram(y=np.asarray(y, np.float32), sr=p.sr, n_fft=p.n_fft, hop_length=p.hop_length,
+                                       n_mels=p.n_mels)
+    S = np.asarray(S, np.float32)
+    return np.log10(np.float32(10000.0) * S + np.float32(1.0))
+
+
 def compute_slices(slices: np.ndarray, params: FeatureParams, cache: dict | None = None) -> np.ndarray:
     """Features of a batch of slices (k, slice_samples) → float32 (k, *params.shape).
 
@@ -238,6 +261,8 @@ def compute_slices(slices: np.ndarray, params: FeatureParams, cache: dict | None
         out = _mel_db(slices, params, cache)
     elif params.kind == "mel3":
         out = _mel3(slices, params)
+    elif params.kind == "musicnn":
+        out = musicnn_log_mel(slices, params)
     else:
         out = mfcc_to_rgb(_mfcc(slices, params, cache), params.image_height, params.image_cmap)
     out = np.asarray(out, dtype=np.float32)
@@ -250,15 +275,32 @@ def compute_song(y: np.ndarray, params: FeatureParams) -> np.ndarray:
     return compute_slices(slice_audio(y, params), params)
 
 
-def compute_song_kinds(y: np.ndarray, params_list) -> list[np.ndarray]:
-    """Several kinds of one clip in one pass: the clip is sliced once per slicing and the log-mel STFT is
-    shared by the kinds that use it. Returns one array per entry of ``params_list``."""
+def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """``y`` at ``target_sr`` (librosa's default resampler, as :func:`gtzan_utils.data.read_audio` uses)."""
+    if orig_sr == target_sr or not len(y):
+        return y
+    import librosa
+
+    return np.ascontiguousarray(librosa.resample(y, orig_sr=orig_sr, target_sr=target_sr), dtype=np.float32)
+
+
+def compute_song_kinds(y: np.ndarray, params_list, sr: int | None = None) -> list[np.ndarray]:
+    """Several kinds of one clip in one pass: the clip is resampled once per sample rate the kinds need
+    (``sr`` is the clip's own rate; None means it is already at each kind's rate), sliced once per slicing,
+    and the log-mel STFT is shared by the kinds that use it. Returns one array per entry of ``params_list``."""
     groups: dict[tuple, tuple[np.ndarray, dict]] = {}
+    at_rate: dict[int, np.ndarray] = {}
     out = []
     for p in params_list:
+        if sr is not None:
+            if p.sr not in at_rate:
+                at_rate[p.sr] = resample(y, sr, p.sr)
+            y_p = at_rate[p.sr]
+        else:
+            y_p = y
         key = (p.sr, p.slice_seconds, p.n_slices, p.pad_seconds)
         if key not in groups:
-            groups[key] = (slice_audio(y, p), {})
+            groups[key] = (slice_audio(y_p, p), {})
         slices, cache = groups[key]
         out.append(compute_slices(slices, p, cache))
     return out

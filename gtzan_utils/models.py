@@ -11,7 +11,21 @@ name               what
                    Dropout 0.3, Flatten, Dense 64 ReLU, Dense softmax; Adam 1e-4.
 ``densenet121``    ImageNet DenseNet121 base (frozen) → MaxPool 3×3/2, BatchNorm, Dropout 0.3, Flatten,
                    Dense 64 ReLU, BatchNorm, Dropout 0.3, Dense softmax; Adam 1e-4.
+``msd_musicnn``    musicnn backbone (gtzan_utils.pretrained, checkpoint MSD_musicnn, frozen by default) on the
+                   ``musicnn`` input kind → its 200-d embedding → Dropout 0.3, Dense softmax; Adam 1e-3.
+``mtt_musicnn``    the same with the MagnaTagATune checkpoint (MTT_musicnn).
 =================  ===================================================================================
+
+**ImageNet inputs.** The bases get what their ImageNet weights expect, not z-scores: the colour-mapped
+``mfcc_image`` (RGB in [0, 1]) becomes pixels ``255·x``; any other kind is z-scored per row with the training
+split's statistics and mapped to pixels ``clip(127.5 + 42.5·z, 0, 255)`` (±3 σ spans 0–255); then each model's
+own ``preprocess_input`` convention, as layers: MobileNetV2 ``pixels/127.5 − 1`` ("tf" mode), DenseNet121
+``(pixels/255 − mean) / std`` with ImageNet's RGB mean and std ("torch" mode).
+
+**musicnn rows** take the store's (96 mel, frames) slices whole (global pooling over time), permuted to the
+backbone's (frames, 96); the backbone's own input batch-norm replaces the training-split ``Normalization``.
+The classifier's ``weights`` name the checkpoint ("pretrained" or the checkpoint name; None trains from random
+initialisation); ``train_base`` as for the ImageNet bases.
 
 With ``weights=None`` a frozen random base learns little, so by default (``train_base=None``) the whole network
 then trains from scratch; the metrics say ``pretrained: false``. ``train_base=False`` keeps the base frozen
@@ -97,10 +111,33 @@ def build_vanilla_cnn(input_shape, n_classes=10, kind="mfcc", mean=None, varianc
     return _compile(model, optimizer or default_opt, learning_rate or 1e-3)
 
 
+#: the files keras.applications caches for the no-top ImageNet weights (in $KERAS_HOME/models or ~/.keras/models)
+IMAGENET_FILES = {"mobilenetv2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+                  "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"}
+
+
+def imagenet_cached(app: str) -> bool:
+    """Whether Keras already holds ``app``'s ImageNet weights on this machine (no download needed)."""
+    import os
+
+    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser()
+    return (home / "models" / IMAGENET_FILES[app]).exists()
+
+
+def not_run_reason(model_name: str, weights) -> str | None:
+    """Why a cell is skipped under ``WEIGHTS = "cached"`` (ImageNet weights only when already on disk), or None."""
+    if weights == "cached" and model_name in IMAGENET_FILES and not imagenet_cached(model_name):
+        return (f"not run: the ImageNet weights of {model_name} are not cached on this machine "
+                f"(WEIGHTS=cached never downloads; WEIGHTS=imagenet fetches them once)")
+    return None
+
+
 def _imagenet_base(app: str, input_shape, weights):
     cls = {"mobilenetv2": keras.applications.MobileNetV2, "densenet121": keras.applications.DenseNet121}[app]
     if weights in ("", "none"):
         weights = None
+    if weights == "cached":  # only reached when the file is there (see not_run_reason)
+        weights = "imagenet"
     if weights not in (None, "imagenet"):
         path = Path(weights).expanduser()
         if not path.exists():
@@ -119,14 +156,37 @@ def _imagenet_base(app: str, input_shape, weights):
             f"or to None to train from scratch (the metrics then say pretrained: false)") from None
 
 
+#: ImageNet's RGB mean and std on 0-255 pixels (the "torch" preprocessing mode of DenseNet121)
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+Z_TO_PIXELS = 127.5 / 3  # z = ±3 maps to pixels 0 and 255
+
+
+def _imagenet_scale(x, app: str, kind: str):
+    """Store features (z-scored unless ``mfcc_image``) → the input scaling of ``app``'s ImageNet weights."""
+    layers = keras.layers
+    if kind == "mfcc_image":
+        x = layers.Rescaling(255.0, name="to_pixels")(x)
+    else:
+        x = layers.Rescaling(Z_TO_PIXELS, offset=127.5, name="to_pixels")(x)
+        x = layers.ReLU(max_value=255.0, name="clip_pixels")(x)
+    if app == "mobilenetv2":
+        return layers.Rescaling(1 / 127.5, offset=-1.0, name="imagenet_preprocess")(x)
+    return layers.Normalization(axis=-1, mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD],
+                                name="imagenet_preprocess")(x)
+
+
 def _build_transfer(app: str, second_bn: bool, input_shape, n_classes=10, kind="mel3", mean=None, variance=None,
                     input_size=None, learning_rate=None, optimizer=None, weights="imagenet", train_base=None):
     layers = keras.layers
+    if kind == "mfcc_image":  # already colours in [0, 1]: scaled as the image it is, no z-scores
+        mean = variance = None
     inputs, x, c = _stem(input_shape, mean, variance, input_size, min_side=MIN_IMAGENET_SIDE)
     if c == 1:
         x = layers.Concatenate(axis=-1, name="to_rgb")([x, x, x])
     elif c != 3:
         raise GtzanError(f"{app} takes 1- or 3-channel inputs, not {c}")
+    x = _imagenet_scale(x, app, kind)
     base = _imagenet_base(app, tuple(int(d) for d in x.shape[1:]), weights)
     if train_base is None:
         train_base = weights is None  # auto: the paper's frozen base with pretrained weights, trained without
@@ -153,11 +213,52 @@ def build_densenet121(input_shape, **kw):
     return _build_transfer("densenet121", True, input_shape, **kw)
 
 
-MODELS = {"vanilla_cnn": build_vanilla_cnn, "mobilenetv2": build_mobilenetv2, "densenet121": build_densenet121}
+#: classifier name → musicnn checkpoint (gtzan_utils.pretrained)
+MUSICNN_MODELS = {"msd_musicnn": "MSD_musicnn", "mtt_musicnn": "MTT_musicnn"}
+
+
+def _build_musicnn(checkpoint: str, input_shape, n_classes=10, kind="musicnn", mean=None, variance=None,
+                   input_size=None, learning_rate=None, optimizer=None, weights="pretrained", train_base=None):
+    """A musicnn backbone + softmax head on (96, frames) store slices; see the module table."""
+    from .pretrained import build_backbone
+
+    layers = keras.layers
+    if input_size:
+        raise GtzanError("musicnn takes its store slices whole (any length): leave the input size empty for it")
+    if weights not in (None, "none", "", "pretrained", "musicnn", checkpoint):
+        raise GtzanError(f"weights of {checkpoint} must be 'pretrained', {checkpoint!r} or None, not {weights!r}")
+    pretrained = weights not in (None, "none", "")
+    backbone = build_backbone(checkpoint, weights=pretrained)
+    inputs = keras.Input(shape=tuple(input_shape), name="features")
+    x = layers.Permute((2, 1), name="to_frames")(inputs)
+    if train_base is None:
+        train_base = not pretrained
+    if train_base:
+        emb = backbone(x)[1]
+    else:
+        backbone.trainable = False
+        emb = backbone(x, training=False)[1]  # frozen, batch-norm in inference mode (stage 1)
+    x = layers.Dropout(0.3, name="head_dropout")(emb)
+    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="genre")(x)
+    model = keras.Model(inputs, outputs, name=checkpoint.lower())
+    return _compile(model, optimizer or "adam", learning_rate or 1e-3)
+
+
+def build_msd_musicnn(input_shape, **kw):
+    return _build_musicnn("MSD_musicnn", input_shape, **kw)
+
+
+def build_mtt_musicnn(input_shape, **kw):
+    return _build_musicnn("MTT_musicnn", input_shape, **kw)
+
+
+MODELS = {"vanilla_cnn": build_vanilla_cnn, "mobilenetv2": build_mobilenetv2, "densenet121": build_densenet121,
+          "msd_musicnn": build_msd_musicnn, "mtt_musicnn": build_mtt_musicnn}
 #: input kinds each model accepts (the transfer bases take 1-channel kinds as three equal channels)
-ACCEPTS = {"vanilla_cnn": ("mfcc", "mel", "mel3", "mfcc_image"),
+ACCEPTS = {"vanilla_cnn": ("mfcc", "mel", "mel3", "mfcc_image", "musicnn"),
            "mobilenetv2": ("mfcc_image", "mel3", "mel", "mfcc"),
-           "densenet121": ("mel3", "mfcc_image", "mel", "mfcc")}
+           "densenet121": ("mel3", "mfcc_image", "mel", "mfcc"),
+           "msd_musicnn": ("musicnn",), "mtt_musicnn": ("musicnn",)}
 
 
 def build_model(name: str, input_shape, kind: str, **kw):
@@ -170,7 +271,7 @@ def build_model(name: str, input_shape, kind: str, **kw):
 
 
 def base_of(model):
-    """The ImageNet base inside a transfer model (None for the vanilla CNN)."""
+    """The ImageNet base or musicnn backbone inside a transfer model (None for the vanilla CNN)."""
     for layer in model.layers:
         if isinstance(layer, keras.Model):
             return layer

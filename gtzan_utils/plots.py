@@ -83,9 +83,11 @@ def show_feature(x: np.ndarray, kind: str, ax, sr: int = SR, hop_length: int = 5
     if kind == "mel3":
         img = librosa.display.specshow(x[..., 0].astype(np.float32), x_axis="frames", ax=ax)
         ax.set(ylabel="mel bin (25 ms channel)")
-    elif kind == "mel":
+    elif kind in ("mel", "musicnn"):
         img = librosa.display.specshow(x.astype(np.float32), sr=sr, hop_length=hop_length, x_axis="time",
                                        y_axis="mel", ax=ax)
+        if kind == "musicnn":
+            ax.set(ylabel="mel (log10(10000·S+1))")
     else:
         img = librosa.display.specshow(x.astype(np.float32), sr=sr, hop_length=hop_length, x_axis="time", ax=ax)
         ax.set(ylabel="MFCC")

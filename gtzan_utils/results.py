@@ -9,6 +9,10 @@ For each cell of the paper's Table 1 (model × input) the table gives:
   ``song``, ``kfold`` as mean ± std over the folds, or ``filtered``), at slice and at song level;
 * **leak** — paper protocol minus the honest slice accuracy, same model and input.
 
+Below the paper's cells come the rows the paper did not have, marked in the paper column: "beyond the paper"
+(pretrained musicnn backbones, their linear probes) and "no CNN (baseline)" (MFCC statistics → logistic
+regression, :mod:`gtzan_utils.baseline`).
+
 A cell the run did not produce reads "not run"; nothing here fails on a missing file. Every figure comes
 from a ``metrics.json`` written by :func:`gtzan_utils.evaluate.write_metrics`, which keeps its protocol.
 """
@@ -33,6 +37,12 @@ PAPER_PROTOCOL = "paper: validation accuracy on a random split of 5-s slices (sl
 NOT_RUN = "not run"
 TRAINING_NOTEBOOKS = ("03_vanilla_cnn", "04_transfer_learning")
 HONEST_ORDER = ("filtered", "kfold", "song")  # the most careful protocol a run has is shown first
+BEYOND = "beyond the paper"
+BASELINE = "no CNN (baseline)"
+#: rows the paper did not have, shown in this order after its cells (other unknown models follow)
+EXTRA_ROWS = (("baseline_lr", "mel", BASELINE), ("msd_musicnn", "musicnn", BEYOND), ("mtt_musicnn", "musicnn", BEYOND),
+              ("probe_msd_musicnn", "musicnn", BEYOND), ("probe_mtt_musicnn", "musicnn", BEYOND),
+              ("probe_msd_vgg", "musicnn", BEYOND), ("probe_mtt_vgg", "musicnn", BEYOND))
 
 
 def collect(run_dir) -> list[dict]:
@@ -69,8 +79,15 @@ def _fmt(acc, std=None) -> str:
 def table1(docs: list[dict]) -> pd.DataFrame:
     """Numeric Table 1: one row per paper cell and honest split found (one "not run" row when none)."""
     rows = []
-    for model, kind, paper in PAPER_TABLE1:
+    cells = [(m, k, p, "paper") for m, k, p in PAPER_TABLE1]
+    known = {(m, k) for m, k, _, _ in cells}
+    extra = [(m, k, None, note) for m, k, note in EXTRA_ROWS]
+    extra += [(d["model"], d["kind"], None, BEYOND) for d in docs if (d["model"], d["kind"]) not in known
+              and (d["model"], d["kind"]) not in {(m, k) for m, k, _ in EXTRA_ROWS}]
+    for model, kind, paper, note in cells + list(dict.fromkeys(extra)):
         mine = [d for d in docs if d["model"] == model and d["kind"] == kind]
+        if note != "paper" and not mine and (model, kind) not in {("baseline_lr", "mel"), ("msd_musicnn", "musicnn")}:
+            continue  # optional extra rows appear only when run
         leaky = next((d for d in mine if d["protocol"].get("leaky")), None)
         honest = sorted((d for d in mine if not d["protocol"].get("leaky")),
                         key=lambda d: HONEST_ORDER.index(d["protocol"]["split"])
@@ -81,7 +98,7 @@ def table1(docs: list[dict]) -> pd.DataFrame:
             g_acc, g_std = _acc(doc, "song")
             p = doc["protocol"] if doc else {}
             rows.append({
-                "model": model, "input": kind, "paper": paper, "ours, paper protocol": leaky_acc,
+                "model": model, "input": kind, "row": note, "paper": paper, "ours, paper protocol": leaky_acc,
                 "split": p.get("split"), "folds": p.get("folds"), "test slices": s_acc, "test slices ± std": s_std,
                 "test songs": g_acc, "test songs ± std": g_std,
                 "leak": (leaky_acc - s_acc) if leaky_acc is not None and s_acc is not None else None,
@@ -94,7 +111,8 @@ def table1(docs: list[dict]) -> pd.DataFrame:
 def format_table1(t: pd.DataFrame) -> pd.DataFrame:
     """Table 1 for reading: percentages with ± std, "not run" for what the run did not produce."""
     out = pd.DataFrame({
-        "model": t["model"], "input": t["input"], "paper (leaky val.)": [_fmt(v) for v in t["paper"]],
+        "model": t["model"], "input": t["input"],
+        "paper (leaky val.)": [_fmt(v) if note == "paper" else note for v, note in zip(t["paper"], t["row"])],
         "ours, paper protocol": [_fmt(v) for v in t["ours, paper protocol"]],
         "honest split": [s if isinstance(s, str) else NOT_RUN for s in t["split"]],
         "ours, test slices": [_fmt(a, s) for a, s in zip(t["test slices"], t["test slices ± std"])],
@@ -135,7 +153,10 @@ def write_tables(out_dir, table: pd.DataFrame, formatted: pd.DataFrame, vae: pd.
           "- ours, paper protocol: the same random split of slices, slice-level test accuracy.",
           "- ours, test slices / test songs: songs never seen in training; song = mean of its slice probabilities; "
           "± std over k folds where k-fold ran.",
-          "- leak: paper protocol minus test slices, same model and input.", ""]
+          "- leak: paper protocol minus test slices, same model and input.",
+          f"- {BEYOND}: pretrained musicnn backbones (frozen + head; probe_* = embeddings → logistic regression); "
+          f"{BASELINE}: MFCC-20 mean/std → logistic regression. Caveats: GTZAN repeats artists across songs "
+          "(the filtered split controls that), MSD's tags include genre words, and GTZAN songs may be in MSD.", ""]
     if vae is not None:
         md += ["# Generated audio, judged by the vanilla CNN", "", to_markdown(vae.round(3))]
         paths["vae"] = out_dir / "vae.csv"

@@ -116,11 +116,11 @@ class FeatureStore:
 def _featurize_one(index: int, path: str, params_list: list[FeatureParams]):
     """Worker: (index, [float16 features per params] or None, error message)."""
     try:
-        y, _ = read_audio(path, sr=params_list[0].sr)
+        y, info = read_audio(path, sr=None)  # decoded once; each sample rate the kinds need is made once from it
         problem = audio_problem(y)
         if problem:
             raise GtzanError(f"{path}: {problem}")
-        return index, [f.astype(DTYPE) for f in compute_song_kinds(y, params_list)], ""
+        return index, [f.astype(DTYPE) for f in compute_song_kinds(y, params_list, sr=info["sr"])], ""
     except GtzanError as exc:
         return index, None, str(exc)
 

@@ -191,7 +191,7 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
     base_state = None if base is None else (f"frozen, then top {fine_tune_layers} layers fine-tuned" if fine_tune_epochs
                                             else "trained" if base.trainable else "frozen")
     proto = ev.protocol(split, fold, seed, store, pretrained=weights or False, epochs_run=int(len(history)),
-                        base=base_state,
+                        base=base_state, backbone=None if base is None else base.name,
                         n_train_slices_used=int(len(train_rows)), input_size=input_size,
                         n_extra_train_slices=int(len(extra_train[1])) if extra_train is not None else 0)
     ev.write_metrics(metrics_path, model_name, store.params.kind, results, proto, config=cfg, config_key=key,

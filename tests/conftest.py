@@ -21,7 +21,8 @@ SR = 22050
 SHRUNK_QUICK = {"SYNTH_PER_GENRE": 5, "SYNTH_SECONDS": 12.0, "N_JOBS": 1, "INPUTS": "mfcc", "EPOCHS": 2,
                 "CELLS": "mobilenetv2:mfcc_image", "MAX_TRAIN_SLICES": 64, "N_JUDGE": 1, "AUGMENT_K": 2,
                 "CLASSIFIER_EPOCHS": 1, "N_RECON": 1, "GEN_SECONDS": 1.5, "N_PREDICT": 2,
-                "AUGMENT_VAE_EPOCHS": 1, "N_INTERP": 2}
+                "AUGMENT_VAE_EPOCHS": 1, "N_INTERP": 2,
+                "MUSICNN_CELLS": "msd_musicnn", "PROBES": "MSD_musicnn", "LINEAR_SPLITS": "song", "N_TAG_CLIPS": 1}
 
 
 def declared_overrides(overrides: dict, start: str = "01", stop: str = "99") -> dict:

@@ -9,7 +9,7 @@ keras = pytest.importorskip("keras")
 from gtzan_utils import models  # noqa: E402
 from gtzan_utils.errors import GtzanError  # noqa: E402
 
-TINY = {"mfcc": (13, 40), "mel": (32, 40), "mel3": (32, 48, 3), "mfcc_image": (32, 40, 3)}
+TINY = {"mfcc": (13, 40), "mel": (32, 40), "mel3": (32, 48, 3), "mfcc_image": (32, 40, 3), "musicnn": (96, 40)}
 
 
 def _stats(shape):

@@ -92,7 +92,7 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
     nb1 = (run / "notebooks" / "01_data_exploration.ipynb").read_text()
     assert "audio/wav" in nb1 or "<audio" in nb1  # inline players were rendered
     stores = json.loads((run / "02_preprocessing" / "stores.json").read_text())
-    assert set(stores) == {"mfcc", "mel", "mel3", "mfcc_image"}
+    assert set(stores) == {"mfcc", "mel", "mel3", "mfcc_image", "musicnn"}
     prep = run / "02_preprocessing"
     assert all((prep / p / "complete.json").exists() for p in stores.values())  # paths relative to the index
     assert {p.name for p in (run / "02_preprocessing" / "splits").iterdir()} == {"song.json", "kfold.json", "paper.json"}
@@ -103,6 +103,14 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
     m04 = json.loads((run / "04_transfer_learning" / "mobilenetv2-mfcc_image-song" / "metrics.json").read_text())
     p04 = m04["protocol"]
     assert p04["pretrained"] is False and p04["n_train_slices_used"] == min(64, p04["n_train_slices"])
+    # 04, beyond the paper: musicnn with its real pretrained weights (offline), its probe, the baseline
+    m = json.loads((run / "04_transfer_learning" / "msd_musicnn-musicnn-song" / "metrics.json").read_text())
+    assert m["protocol"]["pretrained"] == "MSD_musicnn" and m["protocol"]["base"] == "frozen"
+    probe = json.loads((run / "04_transfer_learning" / "probe_msd_musicnn-musicnn-song" / "metrics.json").read_text())
+    base = json.loads((run / "04_transfer_learning" / "baseline_lr-mel-song" / "metrics.json").read_text())
+    assert probe["protocol"]["n_test_songs"] == base["protocol"]["n_test_songs"] == p04["n_test_songs"]
+    nb4 = (run / "notebooks" / "04_transfer_learning.ipynb").read_text()
+    assert "MSD_musicnn" in nb4 and ("real GTZAN excerpts" in nb4 or "synthetic clips" in nb4)
     # 05: 03 trained no mel model here (INPUTS mfcc), so 05 trained its own listener
     out5 = run / "05_vae_generation"
     assert (out5 / "vae" / "vae.keras").exists() and (out5 / "classifier" / "model.keras").exists()
@@ -125,7 +133,9 @@ def test_papermill_runs_all_six_quick(tmp_path, capsys):
     out6 = run / "06_results"
     table = (out6 / "table1.md").read_text()
     assert "| vanilla_cnn | mfcc | 79.0% |" in table and "not run" in table and "VAE, audio" in table
-    assert len(pd.read_csv(out6 / "table1.csv")) == 5
+    t1 = pd.read_csv(out6 / "table1.csv")
+    assert len(t1) == 8 and list(t1.model[5:]) == ["baseline_lr", "msd_musicnn", "probe_msd_musicnn"]
+    assert "no CNN (baseline)" in table and "beyond the paper" in table
     assert "# Table 1, rebuilt" in capsys.readouterr().out
     nb6 = nbformat.read(run / "notebooks" / "06_results.ipynb", as_version=4)
     text = json.dumps([c.outputs for c in nb6.cells if c.cell_type == "code"])
@@ -144,6 +154,20 @@ def test_a_failing_notebook_stops_the_run_naming_its_cell(tmp_path):
     assert record["notebooks"]["01_data_exploration.ipynb"]["status"] == "failed"
     assert "02_preprocessing.ipynb" not in record["notebooks"]  # stopped at the first failure
     assert "FAILED 01_data_exploration.ipynb" in (run / "run.log").read_text()
+
+
+@pytest.mark.parametrize("profile", ["quick", "cpu", "full"])
+def test_every_profile_key_is_a_notebook_parameter(profile):
+    """A misspelt key in a profile would be ignored silently: each must be declared by a notebook it targets."""
+    import papermill as pm
+
+    declared = {nb.stem: set(pm.inspect_notebook(str(nb))) for nb in NOTEBOOKS}
+    params = pipeline.load_profile(profile)
+    for key, value in params.items():
+        if key in declared:
+            assert isinstance(value, dict) and set(value) <= declared[key], (key, set(value) - declared[key])
+        else:
+            assert any(key in d for d in declared.values()), key
 
 
 @pytest.mark.slow

@@ -26,10 +26,11 @@ def _write(run, nb, name, doc):
 
 def test_an_empty_run_gives_not_run_everywhere(tmp_path):
     t = results.table1(results.collect(tmp_path))
-    assert len(t) == len(results.PAPER_TABLE1)
+    assert len(t) == len(results.PAPER_TABLE1) + 2  # the paper's cells, then the baseline and musicnn (MSD) rows
     f = results.format_table1(t)
     assert (f["ours, test songs"] == results.NOT_RUN).all() and (f["ours, paper protocol"] == results.NOT_RUN).all()
     assert list(f["paper (leaky val.)"][:2]) == ["53.5%", "79.0%"]
+    assert list(f["paper (leaky val.)"][-2:]) == [results.BASELINE, results.BEYOND]
     summary, doc = results.vae_table(tmp_path)
     assert doc is None and summary.iloc[0]["accuracy"] == results.NOT_RUN
     assert results.best_model([]) is None and results.plot_overview([]) is None
@@ -68,6 +69,22 @@ def test_markdown_table_shape():
     md = results.to_markdown(pd.DataFrame({"a": [1, None], "b": ["x", "y"]}))
     lines = md.strip().splitlines()
     assert lines[0] == "| a | b |" and lines[1] == "|---|---|" and len(lines) == 4
+
+
+def test_rows_beyond_the_paper_follow_its_cells(tmp_path):
+    run = tmp_path / "run"
+    _write(run, "04_transfer_learning", "baseline_lr-mel-kfold", _doc("baseline_lr", "mel", "kfold", 0.6, 0.7, folds=5,
+                                                                      std=0.05))
+    _write(run, "04_transfer_learning", "probe_mtt_musicnn-musicnn-song", _doc("probe_mtt_musicnn", "musicnn", "song",
+                                                                                0.8, 0.9))
+    t = results.table1(results.collect(run))
+    f = results.format_table1(t).set_index("model")
+    assert f.loc["baseline_lr", "paper (leaky val.)"] == results.BASELINE
+    assert f.loc["baseline_lr", "ours, test songs"] == "70.0% ± 5.0%"
+    assert f.loc["probe_mtt_musicnn", "paper (leaky val.)"] == results.BEYOND
+    assert f.loc["probe_mtt_musicnn", "ours, test songs"] == "90.0%"
+    assert f.loc["msd_musicnn", "ours, test songs"] == results.NOT_RUN
+    assert list(t.model[:len(results.PAPER_TABLE1)]) == [m for m, _, _ in results.PAPER_TABLE1]
 
 
 def test_best_model_is_chosen_on_validation_never_on_test(tmp_path):
