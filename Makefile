@@ -1,4 +1,5 @@
 # Two commands: `make run` (all notebooks, quick profile, offline) and `make test`.
+# Also: `make test-fast` (unit tier), `make lint` (ruff), `make test-browser` (JupyterLab in Chromium).
 # Both create .venv in the repo root and install everything on first use.
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ PROFILE ?= quick
 
 BROWSER_STAMP := $(VENV)/.browser-installed
 
-.PHONY: run test test-browser lab setup bench clean strip
+.PHONY: run test test-fast test-browser lint lab setup bench clean strip
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +26,14 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# unit tests only: no notebook runs, no model training (about 2 min on 2 cores)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+lint: $(STAMP)
+	$(BIN)/ruff check gtzan_utils tests tools
+	$(BIN)/ruff format --check gtzan_utils tests tools
 
 $(BROWSER_STAMP): $(STAMP) requirements-browser.txt
 	$(BIN)/python -m pip install --quiet -r requirements-browser.txt

@@ -3,6 +3,7 @@
 The notebooks in ``notebooks/`` tell the story; this package does the work. One module per arrow of the
 pipeline (see README). Import the modules you need, e.g. ``from gtzan_utils import data, features``.
 """
+
 import os
 
 # TensorFlow's C++ start-up logging (CUDA probing, CPU-instruction notes) would fill every notebook that imports

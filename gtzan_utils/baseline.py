@@ -13,6 +13,7 @@ classifier on those means; the slice-level figure is the same classifier applied
 features. ``metrics.json`` has the shape of :func:`gtzan_utils.evaluate.write_metrics` (k-fold: mean ± std at
 the top, each fold in ``fold_<i>/``).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,10 @@ def mfcc_stats(store, n_mfcc: int = N_MFCC, chunk: int = 512) -> np.ndarray:
     from scipy.fft import dct
 
     if store.params.kind != "mel":
-        raise GtzanError(f"the baseline reads the 'mel' store (log-mel in dB), not {store.params.kind!r}: "
-                         f"add mel to FEATURE_KINDS of notebook 02")
+        raise GtzanError(
+            f"the baseline reads the 'mel' store (log-mel in dB), not {store.params.kind!r}: "
+            f"add mel to FEATURE_KINDS of notebook 02"
+        )
     out = []
     for a in range(0, len(store), chunk):
         mel_db = store.read(np.arange(a, min(a + chunk, len(store)))).astype(np.float64)
@@ -105,8 +108,11 @@ def evaluate_fold(X: np.ndarray, store, split, fold: int = 0, seed: int = 0) -> 
     out = score("test")
     if len(split.rows(m, "val", fold)):
         val = score("val")
-        out["validation"] = {lv: {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "n": r["n"]}
-                             for lv, r in val.items() if not lv.startswith("_")}
+        out["validation"] = {
+            lv: {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "n": r["n"]}
+            for lv, r in val.items()
+            if not lv.startswith("_")
+        }
     return out
 
 
@@ -118,53 +124,97 @@ def pool(fold_results: list[dict], labels) -> dict:
     probs = np.concatenate([p["probs"] for p in preds])
     out = {"slice": ev.scores(y, probs.argmax(axis=1), labels)}
     if all("song_pred" in p for p in preds):
-        out["song"] = ev.scores(np.concatenate([p["song_y"] for p in preds]),
-                                np.concatenate([p["song_pred"] for p in preds]), labels)
+        out["song"] = ev.scores(
+            np.concatenate([p["song_y"] for p in preds]), np.concatenate([p["song_pred"] for p in preds]), labels
+        )
     out["_predictions"] = {k: np.concatenate([p[k] for p in preds]) for k in ("rows", "probs", "y", "tracks")}
     out["pooled_folds"] = len(fold_results)
     return out
 
 
-def run_linear(name: str, X: np.ndarray, store, split, out_dir, seed: int = 0, features: str = "",
-               pretrained=False, **protocol_extra) -> dict:
+def run_linear(
+    name: str,
+    X: np.ndarray,
+    store,
+    split,
+    out_dir,
+    seed: int = 0,
+    features: str = "",
+    pretrained=False,
+    **protocol_extra,
+) -> dict:
     """Every fold of ``split`` with :func:`evaluate_fold`; writes ``out_dir/metrics.json`` (k-fold: mean ± std and
     the pooled figures, folds in ``fold_<i>/``). Returns ``{"results" (pooled over folds), "folds", "metrics",
     "out_dir"}``. Notebook: 04_transfer_learning."""
     import sklearn
 
     out_dir = Path(out_dir)
-    extra = {"classifier": "StandardScaler + LogisticRegression(C=1)", "features": features,
-             "trained_on": "song means of the training songs' slices", "epochs_run": None,
-             "scikit_learn": sklearn.__version__, **protocol_extra}
+    extra = {
+        "classifier": "StandardScaler + LogisticRegression(C=1)",
+        "features": features,
+        "trained_on": "song means of the training songs' slices",
+        "epochs_run": None,
+        "scikit_learn": sklearn.__version__,
+        **protocol_extra,
+    }
     n_params = int(X.shape[1] * len(store.labels) + len(store.labels))
     folds = []
     for f in range(len(split.folds)):
         res = evaluate_fold(X, store, split, f, seed)
         proto = ev.protocol(split, f, seed, store, pretrained=pretrained, **extra)
         fold_dir = out_dir / f"fold_{f}" if len(split.folds) > 1 else out_dir
-        ev.write_metrics(fold_dir / "metrics.json", name, store.params.kind, res, proto, parameters=n_params,
-                         validation=res.get("validation", {}))
+        ev.write_metrics(
+            fold_dir / "metrics.json",
+            name,
+            store.params.kind,
+            res,
+            proto,
+            parameters=n_params,
+            validation=res.get("validation", {}),
+        )
         folds.append((res, proto))
     if len(folds) == 1:
         results = folds[0][0]
     else:
         results = pool([r for r, _ in folds], store.labels)
         summary = ev.summarize_folds([r for r, _ in folds], results)
-        proto = {**folds[0][1], "fold": "all", "n_test_songs": sum(p["n_test_songs"] for _, p in folds),
-                 "n_test_slices": sum(p["n_test_slices"] for _, p in folds)}
+        proto = {
+            **folds[0][1],
+            "fold": "all",
+            "n_test_songs": sum(p["n_test_songs"] for _, p in folds),
+            "n_test_slices": sum(p["n_test_slices"] for _, p in folds),
+        }
         validation = ev.mean_validation([r.get("validation", {}) for r, _ in folds])
-        ev.write_metrics(out_dir / "metrics.json", name, store.params.kind, summary, proto, parameters=n_params,
-                         validation=validation)
-    return {"results": results, "folds": [r for r, _ in folds],
-            "metrics": json.loads((out_dir / "metrics.json").read_text()), "out_dir": out_dir}
+        ev.write_metrics(
+            out_dir / "metrics.json",
+            name,
+            store.params.kind,
+            summary,
+            proto,
+            parameters=n_params,
+            validation=validation,
+        )
+    return {
+        "results": results,
+        "folds": [r for r, _ in folds],
+        "metrics": json.loads((out_dir / "metrics.json").read_text()),
+        "out_dir": out_dir,
+    }
 
 
 def run_baseline(mel_store, split, out_dir, seed: int = 0) -> dict:
     """The "no CNN (baseline)" row: MFCC-20 mean/std → standardised logistic regression, written to
     ``out_dir/baseline_lr-mel-<split>/``. Notebook: 04_transfer_learning."""
     X = mfcc_stats(mel_store)
-    return run_linear(BASELINE_NAME, X, mel_store, split, Path(out_dir) / f"{BASELINE_NAME}-mel-{split.name}",
-                      seed=seed, features=f"MFCC-{N_MFCC} mean and std over time per 5-s slice")
+    return run_linear(
+        BASELINE_NAME,
+        X,
+        mel_store,
+        split,
+        Path(out_dir) / f"{BASELINE_NAME}-mel-{split.name}",
+        seed=seed,
+        features=f"MFCC-{N_MFCC} mean and std over time per 5-s slice",
+    )
 
 
 def run_probe(musicnn_store, checkpoint: str, split, out_dir, seed: int = 0) -> dict:
@@ -174,7 +224,16 @@ def run_probe(musicnn_store, checkpoint: str, split, out_dir, seed: int = 0) -> 
 
     X = store_embeddings(musicnn_store, checkpoint)
     name = PROBE_PREFIX + checkpoint.lower()
-    return run_linear(name, X, musicnn_store, split, Path(out_dir) / f"{name}-musicnn-{split.name}", seed=seed,
-                      features=f"{checkpoint} penultimate embedding ({X.shape[1]}-d) per 5-s slice",
-                      pretrained=checkpoint, backbone=checkpoint, base="frozen (embeddings)",
-                      weights_key=weights_key(checkpoint))
+    return run_linear(
+        name,
+        X,
+        musicnn_store,
+        split,
+        Path(out_dir) / f"{name}-musicnn-{split.name}",
+        seed=seed,
+        features=f"{checkpoint} penultimate embedding ({X.shape[1]}-d) per 5-s slice",
+        pretrained=checkpoint,
+        backbone=checkpoint,
+        base="frozen (embeddings)",
+        weights_key=weights_key(checkpoint),
+    )

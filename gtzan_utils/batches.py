@@ -4,6 +4,7 @@
   by batch (memory does not grow with the dataset), reshuffled each epoch if asked, with optional in-memory
   extra slices (the augmentation experiment of notebook 05).
 """
+
 from __future__ import annotations
 
 import keras
@@ -18,16 +19,17 @@ class StoreBatches(keras.utils.PyDataset):
     ``extra=(X, y)``: in-memory slices (e.g. VAE-generated, notebook 05) mixed into the batches after the rows.
     """
 
-    def __init__(self, store, rows, batch_size: int = 32, shuffle: bool = False, seed: int = 0, extra=None,
-                 **kwargs):
+    def __init__(self, store, rows, batch_size: int = 32, shuffle: bool = False, seed: int = 0, extra=None, **kwargs):
         super().__init__(**kwargs)
         self.store, self.rows, self.batch_size, self.shuffle = store, np.asarray(rows, np.int64), batch_size, shuffle
         self.labels = store.y
         if extra is not None:
             ex, ey = np.asarray(extra[0], np.float32), np.asarray(extra[1]).astype(self.labels.dtype)
             if ex.shape[1:] != tuple(store.params.shape) or len(ex) != len(ey):
-                raise GtzanError(f"extra slices must be (n, {', '.join(map(str, store.params.shape))}) with one label "
-                                 f"each, got {ex.shape} and {len(ey)} labels")
+                raise GtzanError(
+                    f"extra slices must be (n, {', '.join(map(str, store.params.shape))}) with one label "
+                    f"each, got {ex.shape} and {len(ey)} labels"
+                )
             self.extra = (ex, ey)
         else:
             self.extra = None
@@ -39,7 +41,7 @@ class StoreBatches(keras.utils.PyDataset):
         return int(np.ceil(len(self.order) / self.batch_size))
 
     def __getitem__(self, i):
-        pos = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+        pos = self.order[i * self.batch_size : (i + 1) * self.batch_size]
         if self.extra is None:
             idx = self.rows[pos]
             return self.store.read(idx), self.labels[idx]

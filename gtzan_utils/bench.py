@@ -10,6 +10,7 @@
 * ``train``: seconds per training step (batch 32) of every Table-1 cell at its full input size on this
   machine, and the extrapolated time of one epoch and of a full GTZAN run (800 training songs x 6 slices).
 """
+
 from __future__ import annotations
 
 import os
@@ -43,8 +44,9 @@ def _naive(paths, p_mfcc, p_mel, p_mel3) -> dict:
             out["mel"].append(librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=SR, n_mels=p_mel.n_mels)))
             chans = []
             for win, hop in p_mel3._mel3_frames():
-                S = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=win, hop_length=hop, win_length=win,
-                                                   n_mels=p_mel3.n_mels)
+                S = librosa.feature.melspectrogram(
+                    y=y, sr=SR, n_fft=win, hop_length=hop, win_length=win, n_mels=p_mel3.n_mels
+                )
                 chans.append(resize_time(np.log(S + p_mel3.mel3_eps), p_mel3.mel3_width))
             out["mel3"].append(np.stack(chans, axis=-1))
     return {k: np.asarray(v) for k, v in out.items()}
@@ -74,13 +76,22 @@ def bench_featurize(songs: int = 40, jobs: int = 2) -> dict:
         t0 = time.perf_counter()
         featurize_all(tracks, BENCH_KINDS, Path(tmp) / "serial", n_jobs=1, progress=False)
         t_serial = time.perf_counter() - t0
-    result = {"songs": len(tracks), "kinds": list(BENCH_KINDS), "naive_s": round(t_naive, 2),
-              "store_s": round(t_store, 2), "store_1_job_s": round(t_serial, 2), "jobs": jobs,
-              "ratio": round(t_naive / t_store, 2), "ratio_1_job": round(t_naive / t_serial, 2)}
-    print(f"featurize {result['songs']} songs x 30 s, kinds {', '.join(BENCH_KINDS)}:\n"
-          f"  naive per-slice loop (seed):   {t_naive:7.2f} s\n"
-          f"  feature store, 1 job:          {t_serial:7.2f} s  ({result['ratio_1_job']:.2f}x)\n"
-          f"  feature store, {jobs} jobs:         {t_store:7.2f} s  ({result['ratio']:.2f}x)")
+    result = {
+        "songs": len(tracks),
+        "kinds": list(BENCH_KINDS),
+        "naive_s": round(t_naive, 2),
+        "store_s": round(t_store, 2),
+        "store_1_job_s": round(t_serial, 2),
+        "jobs": jobs,
+        "ratio": round(t_naive / t_store, 2),
+        "ratio_1_job": round(t_naive / t_serial, 2),
+    }
+    print(
+        f"featurize {result['songs']} songs x 30 s, kinds {', '.join(BENCH_KINDS)}:\n"
+        f"  naive per-slice loop (seed):   {t_naive:7.2f} s\n"
+        f"  feature store, 1 job:          {t_serial:7.2f} s  ({result['ratio_1_job']:.2f}x)\n"
+        f"  feature store, {jobs} jobs:         {t_store:7.2f} s  ({result['ratio']:.2f}x)"
+    )
     return result
 
 
@@ -135,8 +146,11 @@ def peak_rss(cmd: list[str], interval: float = 0.2) -> dict:
     th.join()
     if proc.returncode:
         raise RuntimeError(f"{' '.join(cmd)} failed: {err[-2000:]}")
-    return {"peak_tree_mb": round(peak["tree"] / 1024), "peak_parent_mb": round(peak["parent"] / 1024),
-            "seconds": round(time.perf_counter() - t0, 1)}
+    return {
+        "peak_tree_mb": round(peak["tree"] / 1024),
+        "peak_parent_mb": round(peak["parent"] / 1024),
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
 
 
 def bench_memory(songs: int = 1000, jobs: int = 2) -> dict:
@@ -146,17 +160,33 @@ def bench_memory(songs: int = 1000, jobs: int = 2) -> dict:
     for n in (100, songs):
         data = resolve_data("synth", synth_per_genre=n // 10, synth_seconds=30.0)
         with tempfile.TemporaryDirectory() as tmp:
-            cmd = [sys.executable, "-m", "gtzan_utils", "featurize", str(data), "--kinds", "all", "--store", tmp,
-                   "--jobs", str(jobs)]
+            cmd = [
+                sys.executable,
+                "-m",
+                "gtzan_utils",
+                "featurize",
+                str(data),
+                "--kinds",
+                "all",
+                "--store",
+                tmp,
+                "--jobs",
+                str(jobs),
+            ]
             results[n] = peak_rss(cmd)
-            results[n]["store_gb"] = round(sum(f.stat().st_blocks * 512 for f in Path(tmp).rglob("*")
-                                              if f.is_file()) / 1e9, 2)
-        print(f"featurize {n:>5} songs (all kinds): peak RSS tree {results[n]['peak_tree_mb']} MB, parent "
-              f"{results[n]['peak_parent_mb']} MB, {results[n]['seconds']} s, store {results[n]['store_gb']} GB",
-              flush=True)
+            results[n]["store_gb"] = round(
+                sum(f.stat().st_blocks * 512 for f in Path(tmp).rglob("*") if f.is_file()) / 1e9, 2
+            )
+        print(
+            f"featurize {n:>5} songs (all kinds): peak RSS tree {results[n]['peak_tree_mb']} MB, parent "
+            f"{results[n]['peak_parent_mb']} MB, {results[n]['seconds']} s, store {results[n]['store_gb']} GB",
+            flush=True,
+        )
     a, b = results[100], results[songs]
-    print(f"difference {songs} vs 100 songs: {b['peak_tree_mb'] - a['peak_tree_mb']:+d} MB (tree), "
-          f"{b['peak_parent_mb'] - a['peak_parent_mb']:+d} MB (parent)")
+    print(
+        f"difference {songs} vs 100 songs: {b['peak_tree_mb'] - a['peak_tree_mb']:+d} MB (tree), "
+        f"{b['peak_parent_mb'] - a['peak_parent_mb']:+d} MB (parent)"
+    )
     return results
 
 
@@ -173,8 +203,8 @@ def _stores(songs: int, kinds, jobs: int = 2):
 def bench_stream(songs: int = 200, epochs: int = 2) -> dict:
     import keras
 
-    from .models import build_model
     from .batches import StoreBatches
+    from .models import build_model
     from .training import train_stats
 
     s = _stores(songs, ["mel"])["mel"]
@@ -198,18 +228,30 @@ def bench_stream(songs: int = 200, epochs: int = 2) -> dict:
     m.fit(X, y, batch_size=32, epochs=epochs, verbose=0, shuffle=True)
     t_mem = time.perf_counter() - t0
     n = len(rows) * epochs
-    out = {"slices": len(rows), "epochs": epochs, "stream_samples_s": round(n / t_stream, 1),
-           "memory_samples_s": round(n / t_mem, 1), "ratio": round(t_mem / t_stream, 3),
-           "in_memory_mb": round(X.nbytes / 1e6, 1)}
-    print(f"vanilla CNN on mel {s.params.shape}, {len(rows)} slices x {epochs} epochs:\n"
-          f"  streaming from the store: {out['stream_samples_s']:8.1f} samples/s\n"
-          f"  fit on arrays in memory:  {out['memory_samples_s']:8.1f} samples/s  ({out['in_memory_mb']} MB held)\n"
-          f"  ratio stream / memory:    {out['ratio']:.3f}")
+    out = {
+        "slices": len(rows),
+        "epochs": epochs,
+        "stream_samples_s": round(n / t_stream, 1),
+        "memory_samples_s": round(n / t_mem, 1),
+        "ratio": round(t_mem / t_stream, 3),
+        "in_memory_mb": round(X.nbytes / 1e6, 1),
+    }
+    print(
+        f"vanilla CNN on mel {s.params.shape}, {len(rows)} slices x {epochs} epochs:\n"
+        f"  streaming from the store: {out['stream_samples_s']:8.1f} samples/s\n"
+        f"  fit on arrays in memory:  {out['memory_samples_s']:8.1f} samples/s  ({out['in_memory_mb']} MB held)\n"
+        f"  ratio stream / memory:    {out['ratio']:.3f}"
+    )
     return out
 
 
-TABLE1_CELLS = (("vanilla_cnn", "mfcc"), ("vanilla_cnn", "mel"), ("vanilla_cnn", "mel3"),
-                ("mobilenetv2", "mfcc_image"), ("densenet121", "mel3"))
+TABLE1_CELLS = (
+    ("vanilla_cnn", "mfcc"),
+    ("vanilla_cnn", "mel"),
+    ("vanilla_cnn", "mel3"),
+    ("mobilenetv2", "mfcc_image"),
+    ("densenet121", "mel3"),
+)
 
 
 def bench_train(steps: int = 5, batch_size: int = 32, train_slices: int = 4800, epochs: int = 30) -> list[dict]:
@@ -237,12 +279,22 @@ def bench_train(steps: int = 5, batch_size: int = 32, train_slices: int = 4800, 
             m.train_on_batch(x, y)
         step = (time.perf_counter() - t0) / steps
         epoch_min = step * np.ceil(train_slices / batch_size) / 60
-        rows.append({"model": name, "input": kind, "shape": shape, "first_step_s": round(trace, 1),
-                     "step_s": round(step, 3), "epoch_min": round(epoch_min, 1),
-                     f"{epochs}_epochs_h": round(epoch_min * epochs / 60, 2)})
-        print(f"{name:<12} {kind:<11} {str(shape):<15} first step {trace:6.1f} s, {step:6.3f} s/step, "
-              f"epoch of {train_slices} slices {epoch_min:6.1f} min, {epochs} epochs {epoch_min * epochs / 60:5.2f} h",
-              flush=True)
+        rows.append(
+            {
+                "model": name,
+                "input": kind,
+                "shape": shape,
+                "first_step_s": round(trace, 1),
+                "step_s": round(step, 3),
+                "epoch_min": round(epoch_min, 1),
+                f"{epochs}_epochs_h": round(epoch_min * epochs / 60, 2),
+            }
+        )
+        print(
+            f"{name:<12} {kind:<11} {str(shape):<15} first step {trace:6.1f} s, {step:6.3f} s/step, "
+            f"epoch of {train_slices} slices {epoch_min:6.1f} min, {epochs} epochs {epoch_min * epochs / 60:5.2f} h",
+            flush=True,
+        )
         del m
         keras.backend.clear_session()
     return rows
@@ -255,8 +307,8 @@ def _train_once(songs: int, epochs: int, deterministic: bool) -> dict:
 
     import keras
 
-    from .models import build_model
     from .batches import StoreBatches
+    from .models import build_model
     from .training import seed_everything, train_stats
 
     s = _stores(songs, ["mel"])["mel"]
@@ -286,8 +338,10 @@ def bench_determinism(songs: int = 100, epochs: int = 2) -> list[dict]:
     _stores(songs, ["mel"])  # featurize once, outside the timed processes
     rows = []
     for det in (True, True, False, False):
-        code = (f"import json; from gtzan_utils.bench import _train_once; "
-                f"print(json.dumps(_train_once({songs}, {epochs}, {det})))")
+        code = (
+            f"import json; from gtzan_utils.bench import _train_once; "
+            f"print(json.dumps(_train_once({songs}, {epochs}, {det})))"
+        )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
@@ -295,8 +349,10 @@ def bench_determinism(songs: int = 100, epochs: int = 2) -> list[dict]:
         runs = [r for r in rows if r["deterministic"] == det]
         same = runs[0]["weights"] == runs[1]["weights"]
         mean = sum(r["epoch_s"] for r in runs) / len(runs)
-        print(f"op determinism {'on ' if det else 'off'}: {mean:6.2f} s per epoch of {songs * 6} slices; "
-              f"two runs {'identical' if same else 'DIFFER'}")
+        print(
+            f"op determinism {'on ' if det else 'off'}: {mean:6.2f} s per epoch of {songs * 6} slices; "
+            f"two runs {'identical' if same else 'DIFFER'}"
+        )
     return rows
 
 

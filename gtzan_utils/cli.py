@@ -3,6 +3,7 @@
 Errors a user can cause are printed as one line and exit with status 1, without a traceback.
 ``gtzan predict`` reports each file it cannot read and goes on: status 2 when some files were skipped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,11 @@ def _cmd_validate(a):
     with pd.option_context("display.max_rows", None, "display.width", 160, "display.max_colwidth", 60):
         cols = ["track_id", "genre", "sr", "channels", "seconds", "usable", "note"]
         print(report.table[cols].to_string(index=False))
-    print("\n".join(line for line in report.summary().splitlines()
-                    if not line.startswith("  ") or line.startswith("  GTZAN:")))  # counts, missing GTZAN ids
+    print(
+        "\n".join(
+            line for line in report.summary().splitlines() if not line.startswith("  ") or line.startswith("  GTZAN:")
+        )
+    )  # counts, missing GTZAN ids
     out = Path(a.report or Path(a.dir) / "validation_report.csv")
     try:
         print(f"report: {report.save(out)}")
@@ -44,10 +48,10 @@ def _cmd_validate(a):
 
 
 def _cmd_featurize(a):
+    from .config import data_home
     from .data import load_dataset
     from .features import KINDS, FeatureParams
     from .store import featurize_all
-    from .config import data_home
 
     kinds = KINDS if a.kinds == "all" else tuple(k.strip() for k in a.kinds.split(","))
     tracks = load_dataset(a.dir, min_seconds=a.slice_seconds, n_slices=a.n_slices)
@@ -60,8 +64,9 @@ def _cmd_featurize(a):
 def _cmd_run(a):
     from .pipeline import parse_overrides, run_pipeline
 
-    run_pipeline(profile=a.profile, data=a.data, start=a.start, stop=a.stop, out=a.out,
-                 overrides=parse_overrides(a.param))
+    run_pipeline(
+        profile=a.profile, data=a.data, start=a.start, stop=a.stop, out=a.out, overrides=parse_overrides(a.param)
+    )
 
 
 def _cmd_generate(a):
@@ -77,8 +82,16 @@ def _cmd_generate(a):
     from . import vae  # noqa: F401  (registers the CVAE class for loading)
 
     model = keras.models.load_model(a.model)
-    y = generate(model, a.genre, a.seconds, seed=a.seed, lowpass_hz=a.lowpass, highpass_hz=a.highpass,
-                 n_iter=a.n_iter, inverse=a.inverse)
+    y = generate(
+        model,
+        a.genre,
+        a.seconds,
+        seed=a.seed,
+        lowpass_hz=a.lowpass,
+        highpass_hz=a.highpass,
+        n_iter=a.n_iter,
+        inverse=a.inverse,
+    )
     print(f"{a.genre}, {len(y) / SR:.2f} s: {write_wav(a.out, y)}")
 
 
@@ -139,13 +152,21 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_featurize)
 
     s = sub.add_parser("run", help="execute the notebooks with papermill into a run folder")
-    s.add_argument("--profile", default="quick", help="quick (synthetic, tiny, offline), cpu (real music, 2 cores) or full")
+    s.add_argument(
+        "--profile", default="quick", help="quick (synthetic, tiny, offline), cpu (real music, 2 cores) or full"
+    )
     s.add_argument("--data", default=None, help="'synth', 'gtzan' or a dataset folder (overrides the profile)")
     s.add_argument("--from", dest="start", default="01", help="first notebook to run, e.g. 03")
     s.add_argument("--to", dest="stop", default="99", help="last notebook to run, e.g. 02")
     s.add_argument("--out", type=Path, default=None, help="run folder (default: runs/<profile>-<time>)")
-    s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a notebook parameter (repeatable)")
+    s.add_argument(
+        "-p",
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a notebook parameter (repeatable)",
+    )
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("generate", help="genre + duration -> audio with a trained conditional VAE")
@@ -157,8 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--lowpass", type=float, default=None, help="Butterworth low-pass cut-off in Hz")
     s.add_argument("--highpass", type=float, default=None, help="Butterworth high-pass cut-off in Hz")
     s.add_argument("--n-iter", type=int, default=32, help="Griffin-Lim iterations")
-    s.add_argument("--inverse", choices=["nnls", "pinv"], default="nnls",
-                   help="mel inversion: nnls (librosa, ≈ 1.5 s per 5-s slice) or pinv (fast, coarser)")
+    s.add_argument(
+        "--inverse",
+        choices=["nnls", "pinv"],
+        default="nnls",
+        help="mel inversion: nnls (librosa, ≈ 1.5 s per 5-s slice) or pinv (fast, coarser)",
+    )
     s.set_defaults(func=_cmd_generate)
 
     s = sub.add_parser("predict", help="genre probabilities of audio files with a trained classifier")

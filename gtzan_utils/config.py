@@ -4,6 +4,7 @@ A parameter has one home: the audio constants live here, feature parameters in
 :class:`gtzan_utils.features.FeatureParams`, notebook parameters in the notebooks' ``parameters`` cell and
 the profile files in ``gtzan_utils/profiles/``.
 """
+
 from __future__ import annotations
 
 import os
@@ -11,8 +12,16 @@ from pathlib import Path
 
 #: The ten GTZAN genres, in the dataset's (alphabetical) order; label index = position here.
 GENRES: tuple[str, ...] = (
-    "blues", "classical", "country", "disco", "hiphop",
-    "jazz", "metal", "pop", "reggae", "rock",
+    "blues",
+    "classical",
+    "country",
+    "disco",
+    "hiphop",
+    "jazz",
+    "metal",
+    "pop",
+    "reggae",
+    "rock",
 )
 
 #: GTZAN's sample rate; every clip is resampled to it.

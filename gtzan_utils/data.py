@@ -9,6 +9,7 @@ Layouts found by :func:`find_dataset`:
 
 Shown in notebook 01_data_exploration.
 """
+
 from __future__ import annotations
 
 import os
@@ -137,17 +138,21 @@ def find_dataset(root) -> pd.DataFrame:
     base = next(iter(bases))
     if base == root.parent:
         raise GtzanError(
-            f"{root} holds audio files directly; put them in one folder per genre ({root}/<genre>/...) "
-            f"and pass {root}"
+            f"{root} holds audio files directly; put them in one folder per genre ({root}/<genre>/...) and pass {root}"
         )
-    df = pd.DataFrame({"path": [str(f) for f in files], "genre": [f.parent.name for f in files],
-                       "track_id": [f.stem for f in files]})
+    df = pd.DataFrame(
+        {"path": [str(f) for f in files], "genre": [f.parent.name for f in files], "track_id": [f.stem for f in files]}
+    )
     # one file per track: of blues.00000.au and blues.00000.wav, keep the dataset's usual extension
     ext = df.path.map(lambda p: Path(p).suffix.lower())
     counts = Counter(ext)
     order = sorted(counts, key=lambda e: (-counts[e], AUDIO_EXTENSIONS.index(e) if e in AUDIO_EXTENSIONS else 99, e))
-    df = (df.assign(_rank=ext.map(order.index)).sort_values("_rank", kind="stable")
-          .drop_duplicates(["genre", "track_id"]).drop(columns="_rank"))
+    df = (
+        df.assign(_rank=ext.map(order.index))
+        .sort_values("_rank", kind="stable")
+        .drop_duplicates(["genre", "track_id"])
+        .drop(columns="_rank")
+    )
     if df.track_id.duplicated().any():
         df["track_id"] = df.genre + "/" + df.track_id
     return df.sort_values("track_id", kind="stable").reset_index(drop=True)
@@ -207,8 +212,9 @@ class ValidationReport:
         lines = [f"{len(t)} files, {int(t.usable.sum())} usable, {int((~t.usable).sum())} excluded"]
         if self.missing:
             shown = ", ".join(self.missing[:20]) + (", ..." if len(self.missing) > 20 else "")
-            lines.append(f"  GTZAN: {len(self.missing)} of {len(GENRES) * GTZAN_PER_GENRE} expected tracks "
-                         f"missing: {shown}")
+            lines.append(
+                f"  GTZAN: {len(self.missing)} of {len(GENRES) * GTZAN_PER_GENRE} expected tracks missing: {shown}"
+            )
         for _, r in t[t.note != ""].iterrows():
             lines.append(f"  {r.track_id:<24} {r.note}")
         return "\n".join(lines)
@@ -238,8 +244,9 @@ def missing_gtzan_tracks(df: pd.DataFrame) -> list[str]:
     return [f"{g}.{i:05d}" for g in GENRES for i in range(GTZAN_PER_GENRE) if f"{g}.{i:05d}" not in have]
 
 
-def validate(df: pd.DataFrame, min_seconds: float = 5.0, sr: int = SR, progress: bool = True,
-             n_slices: int | None = None) -> ValidationReport:
+def validate(
+    df: pd.DataFrame, min_seconds: float = 5.0, sr: int = SR, progress: bool = True, n_slices: int | None = None
+) -> ValidationReport:
     """Decode every file of ``df`` (from :func:`find_dataset`) and report what is wrong with it, one row per
     file with the reason in ``note``. Notebook: 01_data_exploration.
 
@@ -258,8 +265,17 @@ def validate(df: pd.DataFrame, min_seconds: float = 5.0, sr: int = SR, progress:
     todo = [(r.path, r.genre, r.track_id, None) for r in df.itertuples(index=False)]
     todo += [(r.path, r.genre, r.track_id, r.kept) for r in extra.itertuples(index=False)]
     for path, genre, track_id, kept in show_progress(todo, desc="validate", unit="file", disable=not progress):
-        row = {"path": path, "genre": genre, "track_id": track_id, "readable": True, "sr": np.nan,
-               "channels": np.nan, "seconds": np.nan, "usable": True, "note": ""}
+        row = {
+            "path": path,
+            "genre": genre,
+            "track_id": track_id,
+            "readable": True,
+            "sr": np.nan,
+            "channels": np.nan,
+            "seconds": np.nan,
+            "usable": True,
+            "note": "",
+        }
         rows.append(row)
         try:
             y, info = _decode(path)
@@ -298,21 +314,27 @@ def validate(df: pd.DataFrame, min_seconds: float = 5.0, sr: int = SR, progress:
     for i, seconds in seconds_of.items():  # truncated clips give fewer slices than the others
         announced = _announced_seconds(rows[i]["path"], seconds)
         if announced is not None and slices(seconds) < slices(announced):
-            note = (f"truncated: the header announces {announced:.1f} s, the data holds {seconds:.1f} s; "
-                    f"gives {slices(seconds)} of {slices(announced)} slices")
+            note = (
+                f"truncated: the header announces {announced:.1f} s, the data holds {seconds:.1f} s; "
+                f"gives {slices(seconds)} of {slices(announced)} slices"
+            )
         elif usual is not None and seconds < SHORT_FRACTION * usual and slices(seconds) < slices(usual):
-            note = (f"short: {seconds:.1f} s where clips usually last {usual:.1f} s; "
-                    f"gives {slices(seconds)} of {slices(usual)} slices")
+            note = (
+                f"short: {seconds:.1f} s where clips usually last {usual:.1f} s; "
+                f"gives {slices(seconds)} of {slices(usual)} slices"
+            )
         else:
             continue
         rows[i]["note"] = "; ".join(x for x in (rows[i]["note"], note) if x)
-    table = pd.DataFrame(rows, columns=["path", "genre", "track_id", "readable", "sr", "channels", "seconds",
-                                        "usable", "note"])
+    table = pd.DataFrame(
+        rows, columns=["path", "genre", "track_id", "readable", "sr", "channels", "seconds", "usable", "note"]
+    )
     return ValidationReport(table, missing=missing_gtzan_tracks(df))
 
 
-def load_dataset(root, min_seconds: float = 5.0, report_path=None, progress: bool = True,
-                 n_slices: int | None = None) -> pd.DataFrame:
+def load_dataset(
+    root, min_seconds: float = 5.0, report_path=None, progress: bool = True, n_slices: int | None = None
+) -> pd.DataFrame:
     """Find and validate in one call; prints the files excluded or flagged and why, returns the usable clips.
 
     Notebook: 02_preprocessing."""
@@ -353,11 +375,16 @@ def fetch(url: str, sha256: str, dest_dir, fname: str | None = None, progress: b
     dest_dir = Path(dest_dir).expanduser()
     dest_dir.mkdir(parents=True, exist_ok=True)
     try:
-        return Path(pooch.retrieve(url, known_hash=f"sha256:{sha256}", fname=fname, path=dest_dir,
-                                   progressbar=progress))
-    except ValueError as exc:  # pooch: "SHA256 hash of downloaded file (...) does not match the known hash: expected ..."
-        raise GtzanError(f"download of {url} failed its hash check: {exc}. The mirror may serve another file; "
-                         f"try another mirror or download by hand and pass the folder.") from None
+        return Path(
+            pooch.retrieve(url, known_hash=f"sha256:{sha256}", fname=fname, path=dest_dir, progressbar=progress)
+        )
+    except (
+        ValueError
+    ) as exc:  # pooch: "SHA256 hash of downloaded file (...) does not match the known hash: expected ..."
+        raise GtzanError(
+            f"download of {url} failed its hash check: {exc}. The mirror may serve another file; "
+            f"try another mirror or download by hand and pass the folder."
+        ) from None
     except Exception as exc:  # requests' connection errors and HTTP errors
         raise GtzanError(f"cannot download {url}: {exc}") from None
 
@@ -381,9 +408,12 @@ def download(dest=None, urls=GTZAN_URLS, sha256: str = GTZAN_SHA256, progress: b
                 raise
             errors.append(str(exc))
     else:
-        raise GtzanError("no GTZAN mirror could be reached:\n  " + "\n  ".join(errors)
-                         + f"\nDownload genres.tar.gz by hand into {dest} (sha256 {sha256}) and run again, "
-                           "or pass a local copy with --data.")
+        raise GtzanError(
+            "no GTZAN mirror could be reached:\n  "
+            + "\n  ".join(errors)
+            + f"\nDownload genres.tar.gz by hand into {dest} (sha256 {sha256}) and run again, "
+            "or pass a local copy with --data."
+        )
     safe_extract(archive, dest)
     if not genres_dir.is_dir():
         raise GtzanError(f"{archive} did not contain a genres/ folder; remove it and download again")
@@ -404,8 +434,12 @@ def resolve_data(data: str, synth_per_genre: int = 10, synth_seconds: float = 30
     if data == "synth":
         from .synth import make_synthetic_gtzan
 
-        return make_synthetic_gtzan(data_home() / f"synth-{synth_per_genre}x{synth_seconds:g}s-seed{seed}",
-                                    per_genre=synth_per_genre, seconds=synth_seconds, seed=seed)
+        return make_synthetic_gtzan(
+            data_home() / f"synth-{synth_per_genre}x{synth_seconds:g}s-seed{seed}",
+            per_genre=synth_per_genre,
+            seconds=synth_seconds,
+            seed=seed,
+        )
     root = Path(data).expanduser()
     find_dataset(root)  # fails early, naming the folder, when it holds no dataset
     return root

@@ -11,6 +11,7 @@ The package's ``__init__`` sets ``TF_CPP_MIN_LOG_LEVEL`` (unless already set) be
 TensorFlow; this module removes what that variable cannot reach (lines TensorFlow logs before it reads it).
 Python warnings are never touched.
 """
+
 from __future__ import annotations
 
 import os
@@ -146,10 +147,14 @@ def check_versions(requirements: Path | None = None, names=CHECKED) -> list[dict
     bad = [r for r in rows if r["status"] in ("too old", "missing")]
     if bad:
         need = " ".join(f"'{r['name']}{r['required']}'" for r in bad if r["name"] != "python")
-        what = "; ".join(f"{r['name']} {r['installed'] or 'not installed'} (needs {r['required'] or 'any'})"
-                         for r in bad)
-        raise GtzanError(f"{what}: install with `pip install {need}` (then restart the kernel)"
-                         if need else f"{what}: use a newer Python")
+        what = "; ".join(
+            f"{r['name']} {r['installed'] or 'not installed'} (needs {r['required'] or 'any'})" for r in bad
+        )
+        raise GtzanError(
+            f"{what}: install with `pip install {need}` (then restart the kernel)"
+            if need
+            else f"{what}: use a newer Python"
+        )
     return rows
 
 
@@ -201,12 +206,17 @@ def setup(is_colab: bool = False) -> None:
     gpus = gpu_names()
     rows = check_versions()
     line = " · ".join(f"{r['name'].replace('python', 'Python')} {r['installed']}" for r in rows)
-    notes = [f"{r['name']} is newer than the tested range {r['required']}"
-             for r in rows if r["status"] == "newer than tested"]
+    notes = [
+        f"{r['name']} is newer than the tested range {r['required']}"
+        for r in rows
+        if r["status"] == "newer than tested"
+    ]
     print(f"{line} ({'; '.join(notes) if notes else 'requirements met'})")
     if gpus:
         print(f"GPU: {', '.join(gpus)}")
     else:
-        print("GPU: none, CPU only (fine for the quick profile; full runs want a GPU, e.g. Colab: "
-              "Runtime > Change runtime type)")
+        print(
+            "GPU: none, CPU only (fine for the quick profile; full runs want a GPU, e.g. Colab: "
+            "Runtime > Change runtime type)"
+        )
     print(f"data: {data_home()}\nruns: {runs_home()}")

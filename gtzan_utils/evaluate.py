@@ -4,8 +4,10 @@ Song level = the mean of the slice probabilities of each song, then argmax. ``me
 every accuracy, the split, level, fold(s), seed, number of test songs and slices, whether the weights were
 pretrained, and the library versions. Shown in notebooks 03_vanilla_cnn and 04_transfer_learning.
 """
+
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import time
@@ -23,8 +25,9 @@ def song_level(track_ids, probs: np.ndarray, y_true) -> pd.DataFrame:
     df["track_id"] = list(track_ids)
     mean = df.groupby("track_id", sort=True).mean()
     truth = pd.Series(list(y_true), index=list(track_ids)).groupby(level=0).first()
-    out = pd.DataFrame({"y_true": truth.loc[mean.index].to_numpy(), "y_pred": mean.to_numpy().argmax(axis=1)},
-                       index=mean.index)
+    out = pd.DataFrame(
+        {"y_true": truth.loc[mean.index].to_numpy(), "y_pred": mean.to_numpy().argmax(axis=1)}, index=mean.index
+    )
     out["probs"] = list(mean.to_numpy())
     return out
 
@@ -43,8 +46,10 @@ def scores(y_true, y_pred, labels: list[str]) -> dict:
         "accuracy": float((y_true == y_pred).mean()) if len(y_true) else float("nan"),
         "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
         "n": int(len(y_true)),
-        "per_genre": {labels[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                                  "support": int(s[i])} for i in idx},
+        "per_genre": {
+            labels[i]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+            for i in idx
+        },
         "confusion": confusion_matrix(y_true, y_pred, labels=idx).tolist(),
     }
 
@@ -99,15 +104,20 @@ def validation_scores(model, store, split, fold: int = 0) -> dict:
     if len(split.rows(store.manifest, "val", fold)) == 0:
         return {}
     res = evaluate(model, store, split, fold, subset="val")
-    return {level: {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "n": r["n"]}
-            for level, r in res.items() if not level.startswith("_")}
+    return {
+        level: {"accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "n": r["n"]}
+        for level, r in res.items()
+        if not level.startswith("_")
+    }
 
 
 def mean_validation(per_fold: list[dict]) -> dict:
     """Mean validation accuracy and macro-F1 over folds, per level (levels every fold has)."""
     levels = set.intersection(*(set(v) for v in per_fold)) if per_fold else set()
-    return {level: {key: float(np.mean([v[level][key] for v in per_fold])) for key in ("accuracy", "macro_f1")}
-            for level in sorted(levels)}
+    return {
+        level: {key: float(np.mean([v[level][key] for v in per_fold])) for key in ("accuracy", "macro_f1")}
+        for level in sorted(levels)
+    }
 
 
 def versions() -> dict:
@@ -115,10 +125,8 @@ def versions() -> dict:
 
     out = {"python": platform.python_version()}
     for pkg in ("tensorflow", "keras", "librosa", "numpy", "scikit-learn"):
-        try:
+        with contextlib.suppress(md.PackageNotFoundError):
             out[pkg] = md.version(pkg)
-        except md.PackageNotFoundError:
-            pass
     return out
 
 
@@ -127,11 +135,18 @@ def protocol(split, fold: int, seed: int, store, pretrained, **extra) -> dict:
     m = store.manifest
     test_rows = split.rows(m, "test", fold)
     return {
-        "split": split.name, "leaky": split.leaky, "split_note": split.note, "fold": fold,
-        "folds": len(split.folds), "seed": seed,
-        "n_test_songs": int(m.track_id.iloc[test_rows].nunique()), "n_test_slices": int(len(test_rows)),
-        "n_train_slices": int(len(split.rows(m, "train", fold))), "pretrained": pretrained,
-        "song_level": split.level == "song", **extra,
+        "split": split.name,
+        "leaky": split.leaky,
+        "split_note": split.note,
+        "fold": fold,
+        "folds": len(split.folds),
+        "seed": seed,
+        "n_test_songs": int(m.track_id.iloc[test_rows].nunique()),
+        "n_test_slices": int(len(test_rows)),
+        "n_train_slices": int(len(split.rows(m, "train", fold))),
+        "pretrained": pretrained,
+        "song_level": split.level == "song",
+        **extra,
     }
 
 
@@ -140,8 +155,15 @@ def write_metrics(path, model_name: str, kind: str, results: dict, protocol: dic
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     levels = {k: v for k, v in results.items() if not k.startswith("_") and isinstance(v, dict)}
-    doc = {"model": model_name, "kind": kind, "protocol": protocol, "results": levels, "versions": versions(),
-           "created": time.strftime("%Y-%m-%d %H:%M:%S"), **extra}
+    doc = {
+        "model": model_name,
+        "kind": kind,
+        "protocol": protocol,
+        "results": levels,
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **extra,
+    }
     path.write_text(json.dumps(doc, indent=1))
     return path
 
@@ -162,8 +184,13 @@ def summarize_folds(fold_results: list[dict], pooled: dict | None = None) -> dic
             out[level][f"{key}_per_fold"] = a.tolist()
         if pooled is not None and level in pooled:
             p = pooled[level]
-            out[level].update(accuracy_pooled=p["accuracy"], macro_f1_pooled=p["macro_f1"], n=p["n"],
-                              per_genre=p["per_genre"], confusion=p["confusion"])
+            out[level].update(
+                accuracy_pooled=p["accuracy"],
+                macro_f1_pooled=p["macro_f1"],
+                n=p["n"],
+                per_genre=p["per_genre"],
+                confusion=p["confusion"],
+            )
     return out
 
 
@@ -215,11 +242,24 @@ def results_table(docs: list[dict]) -> pd.DataFrame:
         for level, r in d["results"].items():
             acc = r.get("accuracy", r.get("accuracy_mean"))
             std = r.get("accuracy_std")
-            rows.append({"model": d["model"], "input": d["kind"], "split": p["split"], "leaky": p["leaky"],
-                         "level": level, "accuracy": acc, "± std": std,
-                         "macro_f1": r.get("macro_f1", r.get("macro_f1_mean")), "folds": p["folds"],
-                         "test songs": p["n_test_songs"], "test slices": p["n_test_slices"],
-                         "pretrained": p["pretrained"], "epochs": p.get("epochs_run"), "seed": p["seed"]})
+            rows.append(
+                {
+                    "model": d["model"],
+                    "input": d["kind"],
+                    "split": p["split"],
+                    "leaky": p["leaky"],
+                    "level": level,
+                    "accuracy": acc,
+                    "± std": std,
+                    "macro_f1": r.get("macro_f1", r.get("macro_f1_mean")),
+                    "folds": p["folds"],
+                    "test songs": p["n_test_songs"],
+                    "test slices": p["n_test_slices"],
+                    "pretrained": p["pretrained"],
+                    "epochs": p.get("epochs_run"),
+                    "seed": p["seed"],
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -231,20 +271,32 @@ def misclassified(result: dict, store, n: int = 3) -> pd.DataFrame:
     wrong = np.flatnonzero(guess != y)
     wrong = wrong[np.argsort(-probs[wrong, guess[wrong]])][:n]
     m = store.manifest.iloc[rows[wrong]]
-    return pd.DataFrame({"track_id": m.track_id.to_numpy(), "slice_index": m.slice_index.to_numpy(),
-                         "true": [store.labels[i] for i in y[wrong]],
-                         "predicted": [store.labels[i] for i in guess[wrong]],
-                         "confidence": probs[wrong, guess[wrong]].round(3), "path": m.path.to_numpy()})
+    return pd.DataFrame(
+        {
+            "track_id": m.track_id.to_numpy(),
+            "slice_index": m.slice_index.to_numpy(),
+            "true": [store.labels[i] for i in y[wrong]],
+            "predicted": [store.labels[i] for i in guess[wrong]],
+            "confidence": probs[wrong, guess[wrong]].round(3),
+            "path": m.path.to_numpy(),
+        }
+    )
 
 
 def write_leak(path, paper_doc: dict, song_doc: dict) -> dict:
     """leak.json: slice accuracy on the paper's leaky split against the song split, same model and input."""
     paper_acc = paper_doc["results"]["slice"]["accuracy"]
     song_acc = song_doc["results"]["slice"]["accuracy"]
-    doc = {"model": paper_doc["model"], "kind": paper_doc["kind"], "level": "slice",
-           "paper_split_accuracy": paper_acc, "song_split_accuracy": song_acc,
-           "song_split_song_accuracy": song_doc["results"].get("song", {}).get("accuracy"),
-           "gap": paper_acc - song_acc, "protocols": {"paper": paper_doc["protocol"], "song": song_doc["protocol"]},
-           "versions": versions()}
+    doc = {
+        "model": paper_doc["model"],
+        "kind": paper_doc["kind"],
+        "level": "slice",
+        "paper_split_accuracy": paper_acc,
+        "song_split_accuracy": song_acc,
+        "song_split_song_accuracy": song_doc["results"].get("song", {}).get("accuracy"),
+        "gap": paper_acc - song_acc,
+        "protocols": {"paper": paper_doc["protocol"], "song": song_doc["protocol"]},
+        "versions": versions(),
+    }
     Path(path).write_text(json.dumps(doc, indent=1))
     return doc

@@ -21,6 +21,7 @@ kind           shape            what
 All slices of a song are computed in one librosa call on a (n_slices, samples) array, which is what
 makes featurizing fast (see ``gtzan bench featurize``). Shown in notebook 02_preprocessing.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -66,18 +67,14 @@ class FeatureParams:
         if self.kind not in KINDS:
             raise GtzanError(f"unknown feature kind {self.kind!r}: use one of {', '.join(KINDS)}")
         if self.slice_seconds <= 0 or self.n_slices < 1:
-            raise GtzanError(
-                f"slice_seconds must be > 0 and n_slices >= 1 (got {self.slice_seconds}, {self.n_slices})"
-            )
+            raise GtzanError(f"slice_seconds must be > 0 and n_slices >= 1 (got {self.slice_seconds}, {self.n_slices})")
         if self.image_height < 32:
             raise GtzanError(f"image_height must be >= 32 (ImageNet models need it), got {self.image_height}")
         if self.kind == "musicnn":  # the backbone's input is fixed by its weights
             for name, value in MUSICNN_INPUT.items():
                 object.__setattr__(self, name, value)
         # tuples survive a JSON round trip as lists: normalise so that equality and hashing hold
-        object.__setattr__(
-            self, "mel3_resolutions", tuple(tuple(float(v) for v in r) for r in self.mel3_resolutions)
-        )
+        object.__setattr__(self, "mel3_resolutions", tuple(tuple(float(v) for v in r) for r in self.mel3_resolutions))
 
     # -- identity -----------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -87,7 +84,7 @@ class FeatureParams:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FeatureParams":
+    def from_dict(cls, d: dict) -> FeatureParams:
         d = {k: v for k, v in d.items() if k in {f.name for f in dataclasses.fields(cls)}}
         if "mel3_resolutions" in d:
             d["mel3_resolutions"] = tuple(tuple(r) for r in d["mel3_resolutions"])
@@ -242,8 +239,9 @@ def musicnn_log_mel(y: np.ndarray, p: FeatureParams | None = None) -> np.ndarray
     import librosa
 
     p = p or FeatureParams(kind="musicnn")
-    S = librosa.feature.melspectrogram(y=np.asarray(y, np.float32), sr=p.sr, n_fft=p.n_fft, hop_length=p.hop_length,
-                                       n_mels=p.n_mels)
+    S = librosa.feature.melspectrogram(
+        y=np.asarray(y, np.float32), sr=p.sr, n_fft=p.n_fft, hop_length=p.hop_length, n_mels=p.n_mels
+    )
     S = np.asarray(S, np.float32)
     return np.log10(np.float32(10000.0) * S + np.float32(1.0))
 

@@ -6,6 +6,7 @@ sound with :func:`mel_db_to_audio`, joins them with cross-fades (:func:`join_sli
 (:func:`butter_filter`) and peak-normalises to 0.9. The result is exactly ``round(seconds * sr)`` samples
 and the same for the same seed. Shown in notebook 05_vae_generation.
 """
+
 from __future__ import annotations
 
 import math
@@ -23,8 +24,9 @@ PEAK = 0.9
 INVERSIONS = ("nnls", "pinv")
 
 
-def mel_db_to_audio(mel_db, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_iter=32, random_state=0,
-                    inverse: str = "nnls") -> np.ndarray:
+def mel_db_to_audio(
+    mel_db, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_iter=32, random_state=0, inverse: str = "nnls"
+) -> np.ndarray:
     """Log-mel in dB (..., n_mels, frames; ``power_to_db`` with ref 1.0) → waveform(s) (..., samples).
 
     ``inverse="nnls"`` is ``librosa.feature.inverse.mel_to_audio`` (``mel_to_stft``'s non-negative least
@@ -44,8 +46,9 @@ def mel_db_to_audio(mel_db, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_iter=32
     else:
         basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=M.shape[-2], dtype=M.dtype)
         S = np.sqrt(np.clip(np.einsum("fm,...mt->...ft", np.linalg.pinv(basis), M, optimize=True), 0, None))
-    return librosa.griffinlim(S=S, n_iter=n_iter, hop_length=hop_length, n_fft=n_fft,
-                              random_state=random_state).astype(np.float32)
+    return librosa.griffinlim(S=S, n_iter=n_iter, hop_length=hop_length, n_fft=n_fft, random_state=random_state).astype(
+        np.float32
+    )
 
 
 def check_cutoffs(sr, lowpass_hz=None, highpass_hz=None) -> None:
@@ -56,8 +59,10 @@ def check_cutoffs(sr, lowpass_hz=None, highpass_hz=None) -> None:
         if hz is not None and not 0 < hz < nyquist:
             raise GtzanError(f"{btype} cut-off must be between 0 and {nyquist:g} Hz (half the sample rate), got {hz:g}")
     if lowpass_hz is not None and highpass_hz is not None and lowpass_hz <= highpass_hz:
-        raise GtzanError(f"low-pass cut-off {lowpass_hz:g} Hz is not above the high-pass cut-off {highpass_hz:g} Hz: "
-                         f"nothing would pass; raise the low-pass or lower the high-pass")
+        raise GtzanError(
+            f"low-pass cut-off {lowpass_hz:g} Hz is not above the high-pass cut-off {highpass_hz:g} Hz: "
+            f"nothing would pass; raise the low-pass or lower the high-pass"
+        )
 
 
 def butter_filter(y, sr, lowpass_hz=None, highpass_hz=None, order=6) -> np.ndarray:
@@ -101,8 +106,19 @@ def genre_index(genre, labels=GENRES) -> int:
     raise GtzanError(f"unknown genre {genre!r}: use one of {', '.join(labels)} (or their index 0..{len(labels) - 1})")
 
 
-def generate(model, genre, seconds: float, seed=0, sr=SR, lowpass_hz=None, highpass_hz=None, labels=None,
-             n_iter=32, crossfade_s=0.05, inverse: str = "nnls") -> np.ndarray:
+def generate(
+    model,
+    genre,
+    seconds: float,
+    seed=0,
+    sr=SR,
+    lowpass_hz=None,
+    highpass_hz=None,
+    labels=None,
+    n_iter=32,
+    crossfade_s=0.05,
+    inverse: str = "nnls",
+) -> np.ndarray:
     """``seconds`` of audio of ``genre`` (name or index in ``labels``, by default the model's) from a CVAE:
     float32, peak 0.9,
     exactly ``round(seconds * sr)`` samples, the same for the same ``seed``."""
@@ -156,8 +172,9 @@ def interpolate(model, genre_a, genre_b, steps: int = 4, seed: int = 0, labels=N
     return model.decode(z, onehot), t
 
 
-def audio_strip(mels_db, seconds_each: float, sr=SR, seed: int = 0, crossfade_s: float = 0.05,
-                **inverse_kw) -> np.ndarray:
+def audio_strip(
+    mels_db, seconds_each: float, sr=SR, seed: int = 0, crossfade_s: float = 0.05, **inverse_kw
+) -> np.ndarray:
     """Log-mel slices → one clip: each slice inverted, cut to its first ``seconds_each`` and cross-faded to the
     next; peak 0.9. Notebook: 05_vae_generation (the interpolation strip)."""
     audio = mel_db_to_audio(mels_db, sr=sr, random_state=seed, **inverse_kw)

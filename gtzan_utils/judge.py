@@ -26,6 +26,7 @@ the pretrained one (FAD on musicnn embeddings, the accuracy of a logistic regres
 draws the generated training slices of the augmentation experiment (:mod:`gtzan_utils.augment`). Shown in
 notebook 05_vae_generation.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,10 @@ def embedding_model(classifier, layer: str = EMBEDDING_LAYER):
     try:
         emb = classifier.get_layer(layer).output
     except ValueError:
-        raise GtzanError(f"classifier {classifier.name} has no layer {layer!r} to embed with: use the vanilla CNN "
-                         f"of notebook 03 (its penultimate layer is 'dense')") from None
+        raise GtzanError(
+            f"classifier {classifier.name} has no layer {layer!r} to embed with: use the vanilla CNN "
+            f"of notebook 03 (its penultimate layer is 'dense')"
+        ) from None
     return keras.Model(classifier.inputs, [classifier.outputs[0], emb], name=f"{classifier.name}_embed")
 
 
@@ -101,20 +104,32 @@ def audio_to_features(audio, params) -> np.ndarray:
 RESYNTH_CHUNK = 16  # slices inverted at once: Griffin-Lim holds ~6.5 MB of complex STFT per 5-s slice
 
 
-def resynthesize_audio(mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = "nnls",
-                       chunk: int = RESYNTH_CHUNK):
+def resynthesize_audio(
+    mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = "nnls", chunk: int = RESYNTH_CHUNK
+):
     """Log-mel slices → Griffin-Lim audio, ``chunk`` slices at a time: yields (first index, audio (k, samples))
     so that memory stays bounded by the chunk, not the set (200 slices at once took ~1.3 GB)."""
     mels_db = np.asarray(mels_db, np.float32)
     if chunk < 1:
         raise GtzanError(f"chunk must be at least 1 slice, got {chunk}")
     for a in range(0, len(mels_db), chunk):
-        yield a, mel_db_to_audio(mels_db[a:a + chunk], sr=params.sr, n_fft=params.n_fft, hop_length=params.hop_length,
-                                 n_iter=n_iter, random_state=seed + a, inverse=inverse)
+        yield (
+            a,
+            mel_db_to_audio(
+                mels_db[a : a + chunk],
+                sr=params.sr,
+                n_fft=params.n_fft,
+                hop_length=params.hop_length,
+                n_iter=n_iter,
+                random_state=seed + a,
+                inverse=inverse,
+            ),
+        )
 
 
-def resynthesize(mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = "nnls",
-                 chunk: int = RESYNTH_CHUNK, embed=None):
+def resynthesize(
+    mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = "nnls", chunk: int = RESYNTH_CHUNK, embed=None
+):
     """Log-mel slices → Griffin-Lim audio → log-mel slices again (what the classifier hears of the audio),
     inverted ``chunk`` slices at a time (:func:`resynthesize_audio`).
 
@@ -125,7 +140,7 @@ def resynthesize(mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str 
     out = np.empty((len(mels_db), *params.shape), np.float32)
     embs = []
     for a, audio in resynthesize_audio(mels_db, params, n_iter, seed, inverse, chunk):
-        out[a:a + len(audio)] = audio_to_features(audio, params)
+        out[a : a + len(audio)] = audio_to_features(audio, params)
         if embed is not None:
             embs.append(np.asarray(embed(audio), np.float32))
     if embed is None:
@@ -143,8 +158,10 @@ def musicnn_embed(audio, sr: int, checkpoint: str = PRETRAINED_CHECKPOINT) -> np
     try:
         from .pretrained import embed_audio
     except ImportError as exc:
-        raise GtzanError(f"musicnn backbone not installed ({exc}): `pip install --no-deps musicnn==0.1.0` and a "
-                         f"gtzan_utils with the pretrained module; the pretrained judge is skipped") from None
+        raise GtzanError(
+            f"musicnn backbone not installed ({exc}): `pip install --no-deps musicnn==0.1.0` and a "
+            f"gtzan_utils with the pretrained module; the pretrained judge is skipped"
+        ) from None
     audio = np.atleast_2d(np.asarray(audio, np.float32))
     if len(audio) == 0:
         return np.zeros((0, 0), np.float32)
@@ -170,7 +187,7 @@ def store_audio(store, rows) -> np.ndarray:
 def embed_store_rows(store, rows, embed, chunk: int = 64) -> np.ndarray:
     """Embeddings of the audio of manifest ``rows`` (``embed``: audio → embeddings), ``chunk`` slices at a time."""
     rows = np.asarray(rows)
-    parts = [np.asarray(embed(store_audio(store, rows[a:a + chunk])), np.float32) for a in range(0, len(rows), chunk)]
+    parts = [np.asarray(embed(store_audio(store, rows[a : a + chunk])), np.float32) for a in range(0, len(rows), chunk)]
     return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 
 
@@ -191,7 +208,7 @@ def genre_means(store, rows, chunk: int = 256) -> np.ndarray:
     s = np.zeros((k, *store.params.shape))
     n = np.zeros(k)
     for a in range(0, len(rows), chunk):
-        part = rows[a:a + chunk]
+        part = rows[a : a + chunk]
         x, y = store.read(part), store.y[part]
         np.add.at(s, y, x)
         n += np.bincount(y, minlength=k)
@@ -220,9 +237,13 @@ def judge_sets(embedder, sets: dict, reference, labels, pretrained: dict | None 
         groups = [("all", np.ones(len(y), bool), np.ones(len(ref_y), bool))]
         groups += [(labels[g], y == g, ref_y == g) for g in np.unique(y)]
         for genre, mine, ref_mine in groups:
-            row = {"set": name, "genre": genre, "n": int(mine.sum()),
-                   "accuracy": float(hit[mine].mean()) if mine.any() else np.nan,
-                   "frechet": frechet_distance(emb[mine], ref_emb[ref_mine])}
+            row = {
+                "set": name,
+                "genre": genre,
+                "n": int(mine.sum()),
+                "accuracy": float(hit[mine].mean()) if mine.any() else np.nan,
+                "frechet": frechet_distance(emb[mine], ref_emb[ref_mine]),
+            }
             if pre:
                 row["fad"] = frechet_distance(p_emb[mine], pre["reference"][ref_mine]) if p_hit is not None else np.nan
                 row["musicnn_accuracy"] = float(p_hit[mine].mean()) if p_hit is not None and mine.any() else np.nan
@@ -245,8 +266,10 @@ def summary_table(judged: pd.DataFrame) -> pd.DataFrame:
 def reconstruction_db(vae, x, genres, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
     """Encode → decode real slices through ``z_mean``: (reconstructions in dB, mean absolute error per slice, dB)."""
     x = np.asarray(x, np.float32)
-    recon = [np.asarray(keras.ops.convert_to_numpy(vae((x[a:a + batch_size], np.asarray(genres)[a:a + batch_size]))))
-             for a in range(0, len(x), batch_size)]
+    recon = [
+        np.asarray(keras.ops.convert_to_numpy(vae((x[a : a + batch_size], np.asarray(genres)[a : a + batch_size]))))
+        for a in range(0, len(x), batch_size)
+    ]
     recon = np.concatenate(recon) if recon else np.zeros_like(x)
     return recon, np.abs(recon - x).reshape(len(x), -1).mean(axis=1)
 
@@ -303,16 +326,32 @@ def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
 
 def protocol(split, store, test_rows, listener: dict, n_per_genre: int, inverse: str, n_iter: int, seed: int) -> dict:
     """How the judging figures were made: split, reference set, slices per genre, mel inversion, listener."""
-    return {"split": split.name, "leaky": split.leaky, "seed": seed, "reference": "real test slices of the split",
-            "n_test_songs": int(store.manifest.track_id.iloc[test_rows].nunique()),
-            "n_test_slices": int(len(test_rows)),
-            "n_per_genre": n_per_genre, "inverse": inverse, "griffin_lim_iterations": n_iter,
-            "embedding": f"{EMBEDDING_LAYER} layer of the listener", "listener": listener["source"],
-            "listener_test_accuracy": {k: v["accuracy"] for k, v in listener["metrics"]["results"].items()}}
+    return {
+        "split": split.name,
+        "leaky": split.leaky,
+        "seed": seed,
+        "reference": "real test slices of the split",
+        "n_test_songs": int(store.manifest.track_id.iloc[test_rows].nunique()),
+        "n_test_slices": int(len(test_rows)),
+        "n_per_genre": n_per_genre,
+        "inverse": inverse,
+        "griffin_lim_iterations": n_iter,
+        "embedding": f"{EMBEDDING_LAYER} layer of the listener",
+        "listener": listener["source"],
+        "listener_test_accuracy": {k: v["accuracy"] for k, v in listener["metrics"]["results"].items()},
+    }
 
 
-def write_metrics(path, *, vae_config: dict, history: pd.DataFrame, judged: pd.DataFrame, reconstruction: dict,
-                  protocol: dict, augmentation: dict | None = None) -> dict:
+def write_metrics(
+    path,
+    *,
+    vae_config: dict,
+    history: pd.DataFrame,
+    judged: pd.DataFrame,
+    reconstruction: dict,
+    protocol: dict,
+    augmentation: dict | None = None,
+) -> dict:
     """``vae_metrics.json`` of notebook 05: the VAE's configuration and last epoch, the judging table (every set,
     overall and per genre), the reconstruction error, the augmentation result, each with its protocol."""
     import time
@@ -320,12 +359,22 @@ def write_metrics(path, *, vae_config: dict, history: pd.DataFrame, judged: pd.D
     from .evaluate import versions
 
     last = history.iloc[-1].to_dict() if len(history) else {}
-    doc = {"vae": {"config": vae_config, "epochs_run": int(len(history)),
-                   "last_epoch": {k: float(v) for k, v in last.items()}},
-           "judging": {"protocol": protocol, "summary": summary_table(judged).reset_index().to_dict("records"),
-                       "per_genre": judged.to_dict("records")},
-           "reconstruction": reconstruction, "augmentation": augmentation, "versions": versions(),
-           "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    doc = {
+        "vae": {
+            "config": vae_config,
+            "epochs_run": int(len(history)),
+            "last_epoch": {k: float(v) for k, v in last.items()},
+        },
+        "judging": {
+            "protocol": protocol,
+            "summary": summary_table(judged).reset_index().to_dict("records"),
+            "per_genre": judged.to_dict("records"),
+        },
+        "reconstruction": reconstruction,
+        "augmentation": augmentation,
+        "versions": versions(),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=1, default=float))
@@ -347,8 +396,19 @@ def pretrained_embedder(checkpoint: str, sr: int):
     return (lambda audio: musicnn_embed(audio, sr, checkpoint)), f"{checkpoint} embeddings (gtzan_utils.pretrained)"
 
 
-def judge_generated(vae, store, split, embedder, *, n_per_genre: int, n_iter: int, inverse: str, seed: int = 0,
-                    pretrained: str = PRETRAINED_CHECKPOINT, n_pretrained_train: int = 20) -> dict:
+def judge_generated(
+    vae,
+    store,
+    split,
+    embedder,
+    *,
+    n_per_genre: int,
+    n_iter: int,
+    inverse: str,
+    seed: int = 0,
+    pretrained: str = PRETRAINED_CHECKPOINT,
+    n_pretrained_train: int = 20,
+) -> dict:
     """Every judging set of the module docstring, scored by the in-domain listener (``embedder``, from
     :func:`embedding_model`) and, when ``pretrained`` names an installed musicnn checkpoint, by the pretrained
     one: FAD against the real test slices' audio and the accuracy of a standardised logistic regression fitted
@@ -376,15 +436,32 @@ def judge_generated(vae, store, split, embedder, *, n_per_genre: int, n_iter: in
     vae_audio, vae_emb = heard(gen_x)
     mean_audio, mean_emb = heard(means[present])
     real_audio, real_emb = heard(x_val)
-    sets = {SETS[0]: (x_val, y_val), SETS[1]: (gen_x, gen_y), SETS[2]: (vae_audio, gen_y),
-            SETS[3]: (mean_audio, present), SETS[4]: (real_audio, y_val)}
+    sets = {
+        SETS[0]: (x_val, y_val),
+        SETS[1]: (gen_x, gen_y),
+        SETS[2]: (vae_audio, gen_y),
+        SETS[3]: (mean_audio, present),
+        SETS[4]: (real_audio, y_val),
+    }
     pre = None
     if embed is not None:
         train_pick = pick_per_genre(store, train_rows, n_pretrained_train, seed=seed)
         clf = fit_embedding_classifier(embed_store_rows(store, train_pick, embed), store.y[train_pick])
-        pre = {"reference": embed_store_rows(store, test_rows, embed), "classifier": clf,
-               "sets": {SETS[0]: embed_store_rows(store, val_pick, embed), SETS[2]: vae_emb, SETS[3]: mean_emb,
-                        SETS[4]: real_emb}}
+        pre = {
+            "reference": embed_store_rows(store, test_rows, embed),
+            "classifier": clf,
+            "sets": {
+                SETS[0]: embed_store_rows(store, val_pick, embed),
+                SETS[2]: vae_emb,
+                SETS[3]: mean_emb,
+                SETS[4]: real_emb,
+            },
+        }
     judged = judge_sets(embedder, sets, (x_test, y_test), store.labels, pretrained=pre)
-    return {"judged": judged, "pretrained": status, "test": (x_test, y_test), "test_rows": test_rows,
-            "n_per_genre": n_per_genre}
+    return {
+        "judged": judged,
+        "pretrained": status,
+        "test": (x_test, y_test),
+        "test_rows": test_rows,
+        "n_per_genre": n_per_genre,
+    }

@@ -40,6 +40,7 @@ on small data (measured in DESIGN.md). ``input_size`` adds a ``Resizing`` layer 
 inputs; ImageNet bases need at least 32×32, smaller inputs are enlarged to that automatically).
 Shown in notebooks 03_vanilla_cnn and 04_transfer_learning.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -91,8 +92,18 @@ def _compile(model, optimizer: str, learning_rate: float):
     return model
 
 
-def build_vanilla_cnn(input_shape, n_classes=10, kind="mfcc", mean=None, variance=None, input_size=None,
-                      learning_rate=None, optimizer=None, weights=None, train_base=None):
+def build_vanilla_cnn(
+    input_shape,
+    n_classes=10,
+    kind="mfcc",
+    mean=None,
+    variance=None,
+    input_size=None,
+    learning_rate=None,
+    optimizer=None,
+    weights=None,
+    train_base=None,
+):
     """The paper's CNN. ``kind`` picks the paper's optimiser: RMSprop for MFCC inputs, Adam for mel inputs."""
     layers = keras.layers
     if weights not in (None, "none"):
@@ -112,8 +123,10 @@ def build_vanilla_cnn(input_shape, n_classes=10, kind="mfcc", mean=None, varianc
 
 
 #: the files keras.applications caches for the no-top ImageNet weights (in $KERAS_HOME/models or ~/.keras/models)
-IMAGENET_FILES = {"mobilenetv2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
-                  "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"}
+IMAGENET_FILES = {
+    "mobilenetv2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
+    "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
+}
 
 
 def imagenet_cached(app: str) -> bool:
@@ -127,8 +140,10 @@ def imagenet_cached(app: str) -> bool:
 def not_run_reason(model_name: str, weights) -> str | None:
     """Why a cell is skipped under ``WEIGHTS = "cached"`` (ImageNet weights only when already on disk), or None."""
     if weights == "cached" and model_name in IMAGENET_FILES and not imagenet_cached(model_name):
-        return (f"not run: the ImageNet weights of {model_name} are not cached on this machine "
-                f"(WEIGHTS=cached never downloads; WEIGHTS=imagenet fetches them once)")
+        return (
+            f"not run: the ImageNet weights of {model_name} are not cached on this machine "
+            f"(WEIGHTS=cached never downloads; WEIGHTS=imagenet fetches them once)"
+        )
     return None
 
 
@@ -153,7 +168,8 @@ def _imagenet_base(app: str, input_shape, weights):
         raise GtzanError(
             f"cannot fetch the ImageNet weights of {app} ({str(exc).splitlines()[0][:120]}). Either go online "
             f"(the weights are downloaded once into ~/.keras/models), or set WEIGHTS to a local .weights.h5 file, "
-            f"or to None to train from scratch (the metrics then say pretrained: false)") from None
+            f"or to None to train from scratch (the metrics then say pretrained: false)"
+        ) from None
 
 
 #: ImageNet's RGB mean and std on 0-255 pixels (the "torch" preprocessing mode of DenseNet121)
@@ -172,12 +188,25 @@ def _imagenet_scale(x, app: str, kind: str):
         x = layers.ReLU(max_value=255.0, name="clip_pixels")(x)
     if app == "mobilenetv2":
         return layers.Rescaling(1 / 127.5, offset=-1.0, name="imagenet_preprocess")(x)
-    return layers.Normalization(axis=-1, mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD],
-                                name="imagenet_preprocess")(x)
+    return layers.Normalization(
+        axis=-1, mean=list(IMAGENET_MEAN), variance=[s * s for s in IMAGENET_STD], name="imagenet_preprocess"
+    )(x)
 
 
-def _build_transfer(app: str, second_bn: bool, input_shape, n_classes=10, kind="mel3", mean=None, variance=None,
-                    input_size=None, learning_rate=None, optimizer=None, weights="imagenet", train_base=None):
+def _build_transfer(
+    app: str,
+    second_bn: bool,
+    input_shape,
+    n_classes=10,
+    kind="mel3",
+    mean=None,
+    variance=None,
+    input_size=None,
+    learning_rate=None,
+    optimizer=None,
+    weights="imagenet",
+    train_base=None,
+):
     layers = keras.layers
     if kind == "mfcc_image":  # already colours in [0, 1]: scaled as the image it is, no z-scores
         mean = variance = None
@@ -217,8 +246,19 @@ def build_densenet121(input_shape, **kw):
 MUSICNN_MODELS = {"msd_musicnn": "MSD_musicnn", "mtt_musicnn": "MTT_musicnn"}
 
 
-def _build_musicnn(checkpoint: str, input_shape, n_classes=10, kind="musicnn", mean=None, variance=None,
-                   input_size=None, learning_rate=None, optimizer=None, weights="pretrained", train_base=None):
+def _build_musicnn(
+    checkpoint: str,
+    input_shape,
+    n_classes=10,
+    kind="musicnn",
+    mean=None,
+    variance=None,
+    input_size=None,
+    learning_rate=None,
+    optimizer=None,
+    weights="pretrained",
+    train_base=None,
+):
     """A musicnn backbone + softmax head on (96, frames) store slices; see the module table."""
     from .pretrained import build_backbone
 
@@ -252,13 +292,21 @@ def build_mtt_musicnn(input_shape, **kw):
     return _build_musicnn("MTT_musicnn", input_shape, **kw)
 
 
-MODELS = {"vanilla_cnn": build_vanilla_cnn, "mobilenetv2": build_mobilenetv2, "densenet121": build_densenet121,
-          "msd_musicnn": build_msd_musicnn, "mtt_musicnn": build_mtt_musicnn}
+MODELS = {
+    "vanilla_cnn": build_vanilla_cnn,
+    "mobilenetv2": build_mobilenetv2,
+    "densenet121": build_densenet121,
+    "msd_musicnn": build_msd_musicnn,
+    "mtt_musicnn": build_mtt_musicnn,
+}
 #: input kinds each model accepts (the transfer bases take 1-channel kinds as three equal channels)
-ACCEPTS = {"vanilla_cnn": ("mfcc", "mel", "mel3", "mfcc_image", "musicnn"),
-           "mobilenetv2": ("mfcc_image", "mel3", "mel", "mfcc"),
-           "densenet121": ("mel3", "mfcc_image", "mel", "mfcc"),
-           "msd_musicnn": ("musicnn",), "mtt_musicnn": ("musicnn",)}
+ACCEPTS = {
+    "vanilla_cnn": ("mfcc", "mel", "mel3", "mfcc_image", "musicnn"),
+    "mobilenetv2": ("mfcc_image", "mel3", "mel", "mfcc"),
+    "densenet121": ("mel3", "mfcc_image", "mel", "mfcc"),
+    "msd_musicnn": ("musicnn",),
+    "mtt_musicnn": ("musicnn",),
+}
 
 
 def build_model(name: str, input_shape, kind: str, **kw):

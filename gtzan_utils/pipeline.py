@@ -11,6 +11,7 @@ Every executed notebook is **signed** (:func:`sign_notebook`, what ``jupyter tru
 HTML and JavaScript outputs of a notebook only when its signature is in the user's trust database, and
 papermill's output is unsigned, so without it every stored audio player of a run would open dead.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,14 @@ def sign_notebook(path, notary=None) -> None:
     notary.sign(nbformat.read(str(path), as_version=4))
 
 
-def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "01", out=None,
-                 overrides: dict | None = None, stop: str = "99") -> Path:
+def run_pipeline(
+    profile: str = "quick",
+    data: str | None = None,
+    start: str = "01",
+    out=None,
+    overrides: dict | None = None,
+    stop: str = "99",
+) -> Path:
     """Execute notebooks ``start``..``stop`` with the profile's parameters into one run folder, each signed.
 
     Returns the run folder (``runs/<profile>-<time>`` unless ``out``); raises :class:`GtzanError` naming the
@@ -102,8 +109,9 @@ def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "
     declared = {nb.name: {p for p in pm.inspect_notebook(str(nb))} for nb in chosen}
     unknown = set(overrides or {}) - set().union(*declared.values())
     if unknown:
-        raise GtzanError(f"unknown notebook parameter(s) {', '.join(sorted(unknown))}: "
-                         f"see the notebooks' parameters cells")
+        raise GtzanError(
+            f"unknown notebook parameter(s) {', '.join(sorted(unknown))}: see the notebooks' parameters cells"
+        )
     _kernel_env()
 
     log = logging.getLogger("gtzan.run")
@@ -126,8 +134,14 @@ def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "
             log.info("start %s %s", nb.name, nb_params)
             t0 = time.perf_counter()
             try:
-                pm.execute_notebook(str(nb), str(target), parameters=nb_params, kernel_name="python3",
-                                    cwd=str(NOTEBOOKS_DIR), progress_bar=False)
+                pm.execute_notebook(
+                    str(nb),
+                    str(target),
+                    parameters=nb_params,
+                    kernel_name="python3",
+                    cwd=str(NOTEBOOKS_DIR),
+                    progress_bar=False,
+                )
             except pm.PapermillExecutionError as exc:
                 sign_notebook(target)  # its outputs, up to the error, are this run's own
                 seconds = time.perf_counter() - t0
@@ -137,7 +151,8 @@ def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "
                 raise GtzanError(
                     f"{nb.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
                     f"See {target}; after fixing, resume with `gtzan run --profile {profile} --from {nb.name[:2]} "
-                    f"--out {run_dir}`") from None
+                    f"--out {run_dir}`"
+                ) from None
             sign_notebook(target)
             seconds = time.perf_counter() - t0
             record["notebooks"][nb.name] = {"seconds": round(seconds, 1), "status": "ok"}
@@ -151,6 +166,8 @@ def run_pipeline(profile: str = "quick", data: str | None = None, start: str = "
     table = run_dir / "06_results" / "table1.md"
     if table.exists() and any(nb.stem == "06_results" for nb in chosen):
         print("\n" + table.read_text())
-    print(f"\nexecuted notebooks: {run_dir / 'notebooks'}\nresults and figures: {run_dir}\n"
-          f"wall time of the notebooks: {total:.0f} s")
+    print(
+        f"\nexecuted notebooks: {run_dir / 'notebooks'}\nresults and figures: {run_dir}\n"
+        f"wall time of the notebooks: {total:.0f} s"
+    )
     return run_dir

@@ -2,6 +2,7 @@
 
 Every figure a notebook keeps goes through :func:`save_fig`, which also writes it into the run folder.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -84,8 +85,9 @@ def show_feature(x: np.ndarray, kind: str, ax, sr: int = SR, hop_length: int = 5
         img = librosa.display.specshow(x[..., 0].astype(np.float32), x_axis="frames", ax=ax)
         ax.set(ylabel="mel bin (25 ms channel)")
     elif kind in ("mel", "musicnn"):
-        img = librosa.display.specshow(x.astype(np.float32), sr=sr, hop_length=hop_length, x_axis="time",
-                                       y_axis="mel", ax=ax)
+        img = librosa.display.specshow(
+            x.astype(np.float32), sr=sr, hop_length=hop_length, x_axis="time", y_axis="mel", ax=ax
+        )
         if kind == "musicnn":
             ax.set(ylabel="mel (log10(10000·S+1))")
     else:
@@ -100,12 +102,19 @@ def plot_store_examples(store, n_cols: int = 5):
     first = m.groupby("genre", sort=False).head(1)
     n = len(first)
     n_rows = int(np.ceil(n / n_cols))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.4 * n_cols, 2.6 * n_rows), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(3.4 * n_cols, 2.6 * n_rows), constrained_layout=True, squeeze=False
+    )
     for ax, (pos, r) in zip(axes.flat, first.iterrows()):
         x = store.read([pos])[0]
-        show_feature(x, store.params.kind, ax, sr=store.params.sr, hop_length=store.params.hop_length,
-                     title=f"{r.genre} ({r.track_id}#{r.slice_index})")
+        show_feature(
+            x,
+            store.params.kind,
+            ax,
+            sr=store.params.sr,
+            hop_length=store.params.hop_length,
+            title=f"{r.genre} ({r.track_id}#{r.slice_index})",
+        )
     for ax in list(axes.flat)[n:]:
         ax.axis("off")
     fig.suptitle(f"{store.params.kind}: slice shape {store.params.shape}")
@@ -118,15 +127,17 @@ def plot_mel_grid(mels, titles, n_cols: int = 5, sr: int = SR, hop_length: int =
     n = len(mels)
     n_cols = max(1, min(n_cols, n))
     n_rows = int(np.ceil(n / n_cols))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.5 * n_rows), constrained_layout=True,
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, n_cols, figsize=(3.2 * n_cols, 2.5 * n_rows), constrained_layout=True, squeeze=False
+    )
     import librosa.display
 
     lo, hi = np.percentile(mels, [1, 99.5]) if n else (0, 1)
     img = None
     for ax, x, t in zip(axes.flat, mels, titles):
-        img = librosa.display.specshow(x, sr=sr, hop_length=hop_length, x_axis="time", y_axis="mel", ax=ax,
-                                       vmin=lo, vmax=hi, cmap="magma")  # one colour map: specshow picks per panel
+        img = librosa.display.specshow(
+            x, sr=sr, hop_length=hop_length, x_axis="time", y_axis="mel", ax=ax, vmin=lo, vmax=hi, cmap="magma"
+        )  # one colour map: specshow picks per panel
         ax.set_title(t, fontsize=9)
         ax.label_outer()
     for ax in list(axes.flat)[n:]:
@@ -147,8 +158,14 @@ def plot_vae_history(history: pd.DataFrame):
         ax.plot(epoch, history[key], marker="o", label="train")
         if f"val_{key}" in history:
             ax.plot(epoch, history[f"val_{key}"], marker="o", label="validation")
-        ax.set(xlabel="epoch", ylabel=key, title={"reconstruction": "reconstruction (squared error, normalised)",
-                                                  "kl": "KL divergence (nats per slice)"}[key])
+        ax.set(
+            xlabel="epoch",
+            ylabel=key,
+            title={
+                "reconstruction": "reconstruction (squared error, normalised)",
+                "kl": "KL divergence (nats per slice)",
+            }[key],
+        )
         ax.legend()
     if "beta" in history:
         axes[2].plot(epoch, history["beta"], marker="o", color="grey")
@@ -164,12 +181,15 @@ def plot_latent(z, y, labels, title: str = "latent codes (z_mean), first two pri
     zc = z - z.mean(axis=0)
     _, s, vt = np.linalg.svd(zc, full_matrices=False)
     xy = zc @ vt[:2].T if len(vt) >= 2 else np.pad(zc @ vt.T, ((0, 0), (0, 2 - len(vt))))
-    share = (s[:2] ** 2) / max((s ** 2).sum(), 1e-12)
+    share = (s[:2] ** 2) / max((s**2).sum(), 1e-12)
     fig, ax = plt.subplots(figsize=(6.5, 5), constrained_layout=True)
     cmap = plt.get_cmap("tab10")
     for g in np.unique(y):
         ax.scatter(xy[y == g, 0], xy[y == g, 1], s=14, color=cmap(int(g) % 10), label=labels[int(g)], alpha=0.8)
-    ax.set(xlabel=f"PC 1 ({share[0]:.0%} of variance)",
-           ylabel=f"PC 2 ({share[1]:.0%} of variance)" if len(share) > 1 else "PC 2", title=title)
+    ax.set(
+        xlabel=f"PC 1 ({share[0]:.0%} of variance)",
+        ylabel=f"PC 2 ({share[1]:.0%} of variance)" if len(share) > 1 else "PC 2",
+        title=title,
+    )
     ax.legend(fontsize=8, markerscale=1.5, loc="best", ncol=2)
     return fig

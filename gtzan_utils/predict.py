@@ -6,6 +6,7 @@ store was, and the slice probabilities are averaged (the song-level protocol of 
 folder written by :func:`gtzan_utils.training.run_experiment` holds ``features.json`` (the feature
 parameters and genre labels) beside ``model.keras``; that is what makes a prediction match training.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,12 +38,16 @@ def load_classifier(path):
     path = Path(path).expanduser()
     model_path = path / "model.keras" if path.is_dir() else path
     if not model_path.exists():
-        raise GtzanError(f"model {model_path} not found: pass a model.keras written by notebook 03 or 04 "
-                         f"(RUN_DIR/03_vanilla_cnn/<model>-<input>-<split>/model.keras)")
+        raise GtzanError(
+            f"model {model_path} not found: pass a model.keras written by notebook 03 or 04 "
+            f"(RUN_DIR/03_vanilla_cnn/<model>-<input>-<split>/model.keras)"
+        )
     feats = model_path.parent / FEATURES_FILE
     if not feats.exists():
-        raise GtzanError(f"{feats} not found: the model's feature parameters are unknown. Use a model folder "
-                         f"written by notebook 03 or 04 (run_experiment writes features.json beside model.keras)")
+        raise GtzanError(
+            f"{feats} not found: the model's feature parameters are unknown. Use a model folder "
+            f"written by notebook 03 or 04 (run_experiment writes features.json beside model.keras)"
+        )
     meta = json.loads(feats.read_text())
     try:
         model = keras.models.load_model(model_path)
@@ -76,8 +81,12 @@ def predict_file(model, params: FeatureParams, labels, path) -> dict:
     """``{"file", "n_slices", "probabilities" (genre → p, mean over slices), "genre"}`` for one file."""
     x = file_features(path, params)
     probs = np.asarray(model.predict(x, verbose=0), np.float64).mean(axis=0)
-    return {"file": str(path), "n_slices": int(len(x)), "genre": labels[int(probs.argmax())],
-            "probabilities": {g: float(p) for g, p in zip(labels, probs)}}
+    return {
+        "file": str(path),
+        "n_slices": int(len(x)),
+        "genre": labels[int(probs.argmax())],
+        "probabilities": {g: float(p) for g, p in zip(labels, probs)},
+    }
 
 
 def predict_files(model, params, labels, paths) -> tuple[list[dict], list[dict]]:
@@ -99,6 +108,8 @@ def top_k(result: dict, k: int = 3) -> pd.DataFrame:
 
 def probability_table(results: list[dict]) -> pd.DataFrame:
     """One row per file: its top genre, the number of slices and every genre's probability."""
-    rows = [{"file": Path(r["file"]).name, "genre": r["genre"], "slices": r["n_slices"], **r["probabilities"]}
-            for r in results]
+    rows = [
+        {"file": Path(r["file"]).name, "genre": r["genre"], "slices": r["n_slices"], **r["probabilities"]}
+        for r in results
+    ]
     return pd.DataFrame(rows)

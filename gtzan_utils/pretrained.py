@@ -24,6 +24,7 @@ Input: :func:`input_features` (16 kHz, n_fft 512, hop 256, 96 mels, ``log10(1000
 store kind ``musicnn`` of :mod:`gtzan_utils.features` holds the same arrays as (96, frames)).
 Shown in notebook 04_transfer_learning.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,17 +44,110 @@ N_MELS = MUSICNN_INPUT["n_mels"]
 BN_EPSILON = 1e-3
 
 #: musicnn's top-50 tags, in output order (facts of the checkpoints, from the musicnn package's documentation)
-MSD_TAGS = ("rock", "pop", "alternative", "indie", "electronic", "female vocalists", "dance", "00s",
-            "alternative rock", "jazz", "beautiful", "metal", "chillout", "male vocalists", "classic rock", "soul",
-            "indie rock", "Mellow", "electronica", "80s", "folk", "90s", "chill", "instrumental", "punk", "oldies",
-            "blues", "hard rock", "ambient", "acoustic", "experimental", "female vocalist", "guitar", "Hip-Hop",
-            "70s", "party", "country", "easy listening", "sexy", "catchy", "funk", "electro", "heavy metal",
-            "Progressive rock", "60s", "rnb", "indie pop", "sad", "House", "happy")
-MTT_TAGS = ("guitar", "classical", "slow", "techno", "strings", "drums", "electronic", "rock", "fast", "piano",
-            "ambient", "beat", "violin", "vocal", "synth", "female", "indian", "opera", "male", "singing", "vocals",
-            "no vocals", "harpsichord", "loud", "quiet", "flute", "woman", "male vocal", "no vocal", "pop", "soft",
-            "sitar", "solo", "man", "classic", "choir", "voice", "new age", "dance", "male voice", "female vocal",
-            "beats", "harp", "cello", "no voice", "weird", "country", "metal", "female voice", "choral")
+MSD_TAGS = (
+    "rock",
+    "pop",
+    "alternative",
+    "indie",
+    "electronic",
+    "female vocalists",
+    "dance",
+    "00s",
+    "alternative rock",
+    "jazz",
+    "beautiful",
+    "metal",
+    "chillout",
+    "male vocalists",
+    "classic rock",
+    "soul",
+    "indie rock",
+    "Mellow",
+    "electronica",
+    "80s",
+    "folk",
+    "90s",
+    "chill",
+    "instrumental",
+    "punk",
+    "oldies",
+    "blues",
+    "hard rock",
+    "ambient",
+    "acoustic",
+    "experimental",
+    "female vocalist",
+    "guitar",
+    "Hip-Hop",
+    "70s",
+    "party",
+    "country",
+    "easy listening",
+    "sexy",
+    "catchy",
+    "funk",
+    "electro",
+    "heavy metal",
+    "Progressive rock",
+    "60s",
+    "rnb",
+    "indie pop",
+    "sad",
+    "House",
+    "happy",
+)
+MTT_TAGS = (
+    "guitar",
+    "classical",
+    "slow",
+    "techno",
+    "strings",
+    "drums",
+    "electronic",
+    "rock",
+    "fast",
+    "piano",
+    "ambient",
+    "beat",
+    "violin",
+    "vocal",
+    "synth",
+    "female",
+    "indian",
+    "opera",
+    "male",
+    "singing",
+    "vocals",
+    "no vocals",
+    "harpsichord",
+    "loud",
+    "quiet",
+    "flute",
+    "woman",
+    "male vocal",
+    "no vocal",
+    "pop",
+    "soft",
+    "sitar",
+    "solo",
+    "man",
+    "classic",
+    "choir",
+    "voice",
+    "new age",
+    "dance",
+    "male voice",
+    "female vocal",
+    "beats",
+    "harp",
+    "cello",
+    "no voice",
+    "weird",
+    "country",
+    "metal",
+    "female voice",
+    "choral",
+)
 
 #: max-pooling (pool, stride) of the five VGG blocks, read from each checkpoint's own graph (they differ from
 #: each other and from musicnn's models.py: built with the latter, MSD_vgg loads but its tags are off by 0.55)
@@ -84,8 +178,10 @@ def package_dir() -> Path:
     """The installed musicnn package folder (found, never imported); GtzanError naming the pip command."""
     spec = importlib.util.find_spec("musicnn")
     if spec is None or not spec.submodule_search_locations:
-        raise GtzanError(f"the musicnn weights are not installed: run `{PIP_COMMAND}` (data only: its code is "
-                         f"never imported; `make setup` does it)")
+        raise GtzanError(
+            f"the musicnn weights are not installed: run `{PIP_COMMAND}` (data only: its code is "
+            f"never imported; `make setup` does it)"
+        )
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -114,8 +210,7 @@ def read_checkpoint(checkpoint: str) -> dict[str, np.ndarray]:
     import tensorflow as tf
 
     reader = tf.compat.v1.train.NewCheckpointReader(str(checkpoint_dir(checkpoint)) + "/")
-    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
-            if "Adam" not in k and "power" not in k}
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if "Adam" not in k and "power" not in k}
 
 
 # -- input --------------------------------------------------------------------------------------------------
@@ -126,8 +221,13 @@ def input_features(y, sr: int) -> np.ndarray:
     y = np.asarray(y, np.float32)
     if y.ndim not in (1, 2):
         raise GtzanError(f"audio must be (samples,) or (n, samples), not {y.shape}")
-    y = resample(y, int(sr), MUSICNN_INPUT["sr"]) if y.ndim == 1 else \
-        np.stack([resample(row, int(sr), MUSICNN_INPUT["sr"]) for row in y]) if len(y) else y
+    y = (
+        resample(y, int(sr), MUSICNN_INPUT["sr"])
+        if y.ndim == 1
+        else np.stack([resample(row, int(sr), MUSICNN_INPUT["sr"]) for row in y])
+        if len(y)
+        else y
+    )
     return np.swapaxes(musicnn_log_mel(y, FeatureParams(kind="musicnn")), -1, -2).astype(np.float32)
 
 
@@ -248,7 +348,7 @@ def patches(x: np.ndarray, frames: int = PATCH_FRAMES) -> np.ndarray:
     starts = list(range(0, n - frames + 1, frames))
     if starts[-1] != n - frames:
         starts.append(n - frames)
-    return np.stack([x[s:s + frames] for s in starts])
+    return np.stack([x[s : s + frames] for s in starts])
 
 
 def forward(features, checkpoint: str = "MSD_musicnn", batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
@@ -262,8 +362,10 @@ def forward(features, checkpoint: str = "MSD_musicnn", batch_size: int = 32) -> 
     per = [patches(row) for row in x]
     t, e = model.predict(np.concatenate(per), batch_size=batch_size, verbose=0)
     bounds = np.cumsum([0] + [len(p) for p in per])
-    return (np.stack([t[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32),
-            np.stack([e[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32))
+    return (
+        np.stack([t[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32),
+        np.stack([e[a:b].mean(axis=0) for a, b in zip(bounds[:-1], bounds[1:])]).astype(np.float32),
+    )
 
 
 def _clip_features(clips, sr) -> list[np.ndarray]:
@@ -318,8 +420,10 @@ def store_embeddings(store, checkpoint: str = "MSD_musicnn", batch_size: int = 3
     from tqdm.auto import tqdm
 
     if store.params.kind != "musicnn":
-        raise GtzanError(f"embeddings need the 'musicnn' feature kind, not {store.params.kind!r}: add musicnn to "
-                         f"FEATURE_KINDS of notebook 02")
+        raise GtzanError(
+            f"embeddings need the 'musicnn' feature kind, not {store.params.kind!r}: add musicnn to "
+            f"FEATURE_KINDS of notebook 02"
+        )
     path = Path(store.path) / f"embeddings-{checkpoint}-{weights_key(checkpoint)}.npy"
     if path.exists():
         emb = np.load(path, allow_pickle=False)
@@ -337,7 +441,9 @@ def store_embeddings(store, checkpoint: str = "MSD_musicnn", batch_size: int = 3
 
 
 # -- a look at the weights ----------------------------------------------------------------------------------
-def demo_clips(genres=("jazz", "classical", "metal"), seconds: float = 30.0) -> tuple[list[tuple[str, np.ndarray]], int, bool]:
+def demo_clips(
+    genres=("jazz", "classical", "metal"), seconds: float = 30.0
+) -> tuple[list[tuple[str, np.ndarray]], int, bool]:
     """Clips to show tags of: the real GTZAN excerpts of ``../shared/gtzan_samples`` where that folder exists,
     otherwise synthetic clips of the same genres. Returns ([(name, audio)], sample rate, real?)."""
     from .config import REPO_ROOT, SR
@@ -346,7 +452,7 @@ def demo_clips(genres=("jazz", "classical", "metal"), seconds: float = 30.0) -> 
     shared = REPO_ROOT.parent / "shared" / "gtzan_samples" / "genres"
     found = [shared / g / f"{g}.00000.au" for g in genres]
     if all(p.exists() for p in found):
-        return [(p.stem, read_audio(p, sr=SR)[0][:int(seconds * SR)]) for p in found], SR, True
+        return [(p.stem, read_audio(p, sr=SR)[0][: int(seconds * SR)]) for p in found], SR, True
     from .synth import synth_clip
 
     return [(f"synthetic {g}", synth_clip(g, 0, seconds=seconds)) for g in genres], SR, False

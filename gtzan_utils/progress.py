@@ -10,6 +10,7 @@ the work, at least one a minute, and one at the end — each drawn by tqdm's own
 Used by ``data.validate`` (notebook 01_data_exploration), ``store.build_stores`` (02_preprocessing) and the
 synthetic GTZAN (``synth``).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,8 +20,16 @@ import time
 from .config import in_papermill
 
 
-def progress(iterable, total: int | None = None, desc: str = "", unit: str = "it", initial: int = 0,
-             disable: bool = False, every: float = 0.25, min_interval: float = 60.0):
+def progress(
+    iterable,
+    total: int | None = None,
+    desc: str = "",
+    unit: str = "it",
+    initial: int = 0,
+    disable: bool = False,
+    every: float = 0.25,
+    min_interval: float = 60.0,
+):
     """Wrap ``iterable`` so that its progress shows; returns an iterable of the same items.
 
     Live (terminal, JupyterLab, Colab): a ``tqdm.auto`` bar. Under papermill: plain lines on stdout after each
@@ -45,8 +54,11 @@ def _lines(iterable, total, desc, unit, initial, every, min_interval):
 
     def line(n, elapsed):
         rate = (n - initial) / elapsed if elapsed > 0 else None
-        print(tqdm.format_meter(n, total, elapsed, prefix=desc, unit=unit, ascii=True, rate=rate),
-              file=sys.stdout, flush=True)
+        print(
+            tqdm.format_meter(n, total, elapsed, prefix=desc, unit=unit, ascii=True, rate=rate),
+            file=sys.stdout,
+            flush=True,
+        )
 
     t0 = last = time.perf_counter()
     marks = sorted({math.ceil(total * every * k) for k in range(1, math.ceil(1 / every))}) if total else []
@@ -57,7 +69,7 @@ def _lines(iterable, total, desc, unit, initial, every, min_interval):
         now = time.perf_counter()
         passed = [m for m in marks if m <= n]
         if passed or now - last >= min_interval:
-            marks = marks[len(passed):]
+            marks = marks[len(passed) :]
             if not total or n < total:
                 line(n, now - t0)
                 last = now

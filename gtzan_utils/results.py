@@ -16,6 +16,7 @@ regression, :mod:`gtzan_utils.baseline`).
 A cell the run did not produce reads "not run"; nothing here fails on a missing file. Every figure comes
 from a ``metrics.json`` written by :func:`gtzan_utils.evaluate.write_metrics`, which keeps its protocol.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,9 +41,15 @@ HONEST_ORDER = ("filtered", "kfold", "song")  # the most careful protocol a run 
 BEYOND = "beyond the paper"
 BASELINE = "no CNN (baseline)"
 #: rows the paper did not have, shown in this order after its cells (other unknown models follow)
-EXTRA_ROWS = (("baseline_lr", "mel", BASELINE), ("msd_musicnn", "musicnn", BEYOND), ("mtt_musicnn", "musicnn", BEYOND),
-              ("probe_msd_musicnn", "musicnn", BEYOND), ("probe_mtt_musicnn", "musicnn", BEYOND),
-              ("probe_msd_vgg", "musicnn", BEYOND), ("probe_mtt_vgg", "musicnn", BEYOND))
+EXTRA_ROWS = (
+    ("baseline_lr", "mel", BASELINE),
+    ("msd_musicnn", "musicnn", BEYOND),
+    ("mtt_musicnn", "musicnn", BEYOND),
+    ("probe_msd_musicnn", "musicnn", BEYOND),
+    ("probe_mtt_musicnn", "musicnn", BEYOND),
+    ("probe_msd_vgg", "musicnn", BEYOND),
+    ("probe_mtt_vgg", "musicnn", BEYOND),
+)
 
 
 def collect(run_dir) -> list[dict]:
@@ -82,45 +89,71 @@ def table1(docs: list[dict]) -> pd.DataFrame:
     cells = [(m, k, p, "paper") for m, k, p in PAPER_TABLE1]
     known = {(m, k) for m, k, _, _ in cells}
     extra = [(m, k, None, note) for m, k, note in EXTRA_ROWS]
-    extra += [(d["model"], d["kind"], None, BEYOND) for d in docs if (d["model"], d["kind"]) not in known
-              and (d["model"], d["kind"]) not in {(m, k) for m, k, _ in EXTRA_ROWS}]
+    extra += [
+        (d["model"], d["kind"], None, BEYOND)
+        for d in docs
+        if (d["model"], d["kind"]) not in known and (d["model"], d["kind"]) not in {(m, k) for m, k, _ in EXTRA_ROWS}
+    ]
     for model, kind, paper, note in cells + list(dict.fromkeys(extra)):
         mine = [d for d in docs if d["model"] == model and d["kind"] == kind]
         if note != "paper" and not mine and (model, kind) not in {("baseline_lr", "mel"), ("msd_musicnn", "musicnn")}:
             continue  # optional extra rows appear only when run
         leaky = next((d for d in mine if d["protocol"].get("leaky")), None)
-        honest = sorted((d for d in mine if not d["protocol"].get("leaky")),
-                        key=lambda d: HONEST_ORDER.index(d["protocol"]["split"])
-                        if d["protocol"]["split"] in HONEST_ORDER else len(HONEST_ORDER))
+        honest = sorted(
+            (d for d in mine if not d["protocol"].get("leaky")),
+            key=lambda d: (
+                HONEST_ORDER.index(d["protocol"]["split"])
+                if d["protocol"]["split"] in HONEST_ORDER
+                else len(HONEST_ORDER)
+            ),
+        )
         leaky_acc, _ = _acc(leaky, "slice")
         for doc in honest or [None]:
             s_acc, s_std = _acc(doc, "slice")
             g_acc, g_std = _acc(doc, "song")
             p = doc["protocol"] if doc else {}
-            rows.append({
-                "model": model, "input": kind, "row": note, "paper": paper, "ours, paper protocol": leaky_acc,
-                "split": p.get("split"), "folds": p.get("folds"), "test slices": s_acc, "test slices ± std": s_std,
-                "test songs": g_acc, "test songs ± std": g_std,
-                "leak": (leaky_acc - s_acc) if leaky_acc is not None and s_acc is not None else None,
-                "n test songs": p.get("n_test_songs"), "pretrained": p.get("pretrained"),
-                "epochs": p.get("epochs_run"), "seed": p.get("seed"), "source": doc["path"] if doc else None,
-            })
+            rows.append(
+                {
+                    "model": model,
+                    "input": kind,
+                    "row": note,
+                    "paper": paper,
+                    "ours, paper protocol": leaky_acc,
+                    "split": p.get("split"),
+                    "folds": p.get("folds"),
+                    "test slices": s_acc,
+                    "test slices ± std": s_std,
+                    "test songs": g_acc,
+                    "test songs ± std": g_std,
+                    "leak": (leaky_acc - s_acc) if leaky_acc is not None and s_acc is not None else None,
+                    "n test songs": p.get("n_test_songs"),
+                    "pretrained": p.get("pretrained"),
+                    "epochs": p.get("epochs_run"),
+                    "seed": p.get("seed"),
+                    "source": doc["path"] if doc else None,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def format_table1(t: pd.DataFrame) -> pd.DataFrame:
     """Table 1 for reading: percentages with ± std, "not run" for what the run did not produce."""
-    out = pd.DataFrame({
-        "model": t["model"], "input": t["input"],
-        "paper (leaky val.)": [_fmt(v) if note == "paper" else note for v, note in zip(t["paper"], t["row"])],
-        "ours, paper protocol": [_fmt(v) for v in t["ours, paper protocol"]],
-        "honest split": [s if isinstance(s, str) else NOT_RUN for s in t["split"]],
-        "ours, test slices": [_fmt(a, s) for a, s in zip(t["test slices"], t["test slices ± std"])],
-        "ours, test songs": [_fmt(a, s) for a, s in zip(t["test songs"], t["test songs ± std"])],
-        "leak": [f"{v:+.1%}" if v is not None and not pd.isna(v) else "–" for v in t["leak"]],
-        "test songs": [int(v) if v is not None and not pd.isna(v) else "–" for v in t["n test songs"]],
-        "pretrained": [("yes" if v else "no") if v is not None and not pd.isna(v) else "–" for v in t["pretrained"]],
-    })
+    out = pd.DataFrame(
+        {
+            "model": t["model"],
+            "input": t["input"],
+            "paper (leaky val.)": [_fmt(v) if note == "paper" else note for v, note in zip(t["paper"], t["row"])],
+            "ours, paper protocol": [_fmt(v) for v in t["ours, paper protocol"]],
+            "honest split": [s if isinstance(s, str) else NOT_RUN for s in t["split"]],
+            "ours, test slices": [_fmt(a, s) for a, s in zip(t["test slices"], t["test slices ± std"])],
+            "ours, test songs": [_fmt(a, s) for a, s in zip(t["test songs"], t["test songs ± std"])],
+            "leak": [f"{v:+.1%}" if v is not None and not pd.isna(v) else "–" for v in t["leak"]],
+            "test songs": [int(v) if v is not None and not pd.isna(v) else "–" for v in t["n test songs"]],
+            "pretrained": [
+                ("yes" if v else "no") if v is not None and not pd.isna(v) else "–" for v in t["pretrained"]
+            ],
+        }
+    )
     return out
 
 
@@ -136,8 +169,9 @@ def vae_table(run_dir) -> tuple[pd.DataFrame, dict | None]:
 
 def to_markdown(df: pd.DataFrame) -> str:
     """A GitHub Markdown table (no extra dependency)."""
-    cells = [[str(c) for c in df.columns]] + [["" if pd.isna(v) else str(v) for v in row] for row in
-                                              df.itertuples(index=False)]
+    cells = [[str(c) for c in df.columns]] + [
+        ["" if pd.isna(v) else str(v) for v in row] for row in df.itertuples(index=False)
+    ]
     lines = ["| " + " | ".join(r) + " |" for r in cells]
     lines.insert(1, "|" + "|".join("---" for _ in df.columns) + "|")
     return "\n".join(lines) + "\n"
@@ -149,14 +183,20 @@ def write_tables(out_dir, table: pd.DataFrame, formatted: pd.DataFrame, vae: pd.
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out_dir / "table1.csv", "md": out_dir / "table1.md"}
     table.to_csv(paths["csv"], index=False)
-    md = ["# Table 1, rebuilt", "", to_markdown(formatted), f"- {PAPER_PROTOCOL}.",
-          "- ours, paper protocol: the same random split of slices, slice-level test accuracy.",
-          "- ours, test slices / test songs: songs never seen in training; song = mean of its slice probabilities; "
-          "± std over k folds where k-fold ran.",
-          "- leak: paper protocol minus test slices, same model and input.",
-          f"- {BEYOND}: pretrained musicnn backbones (frozen + head; probe_* = embeddings → logistic regression); "
-          f"{BASELINE}: MFCC-20 mean/std → logistic regression. Caveats: GTZAN repeats artists across songs "
-          "(the filtered split controls that), MSD's tags include genre words, and GTZAN songs may be in MSD.", ""]
+    md = [
+        "# Table 1, rebuilt",
+        "",
+        to_markdown(formatted),
+        f"- {PAPER_PROTOCOL}.",
+        "- ours, paper protocol: the same random split of slices, slice-level test accuracy.",
+        "- ours, test slices / test songs: songs never seen in training; song = mean of its slice probabilities; "
+        "± std over k folds where k-fold ran.",
+        "- leak: paper protocol minus test slices, same model and input.",
+        f"- {BEYOND}: pretrained musicnn backbones (frozen + head; probe_* = embeddings → logistic regression); "
+        f"{BASELINE}: MFCC-20 mean/std → logistic regression. Caveats: GTZAN repeats artists across songs "
+        "(the filtered split controls that), MSD's tags include genre words, and GTZAN songs may be in MSD.",
+        "",
+    ]
     if vae is not None:
         md += ["# Generated audio, judged by the vanilla CNN", "", to_markdown(vae.round(3))]
         paths["vae"] = out_dir / "vae.csv"
@@ -189,8 +229,13 @@ def plot_overview(docs: list[dict]):
         name = f"{d['model']} / {d['kind']} / {d['protocol']['split']}"
         acc, _ = _acc(d, level)
         pooled = f", {d['protocol']['folds']} folds pooled" if d["protocol"].get("folds", 1) > 1 else ""
-        plot_confusion(d["results"], labels_of(d), level=level, ax=row[0],
-                       title=f"{name}: {level} level{pooled}, test accuracy {acc:.1%}")
+        plot_confusion(
+            d["results"],
+            labels_of(d),
+            level=level,
+            ax=row[0],
+            title=f"{name}: {level} level{pooled}, test accuracy {acc:.1%}",
+        )
         history = read_history(d["path"])
         if len(history):
             plot_history(history, title=name, axes=row[1:])
@@ -235,8 +280,15 @@ def best_model(docs: list[dict]) -> dict | None:
             d = {**json.loads(fold_doc.read_text()), "path": str(path)}
         acc = _validation_acc(d)
         if acc is not None and (path / "model.keras").exists() and (path / "features.json").exists():
-            picks.append({"model": path / "model.keras", "split": d["protocol"]["split"], "fold": fold,
-                          "validation_accuracy": acc, "doc": d})
+            picks.append(
+                {
+                    "model": path / "model.keras",
+                    "split": d["protocol"]["split"],
+                    "fold": fold,
+                    "validation_accuracy": acc,
+                    "doc": d,
+                }
+            )
     return max(picks, key=lambda p: p["validation_accuracy"]) if picks else None
 
 

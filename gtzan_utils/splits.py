@@ -16,6 +16,7 @@ A split is a :class:`Split`: a name, a seed, a level (``song`` or ``slice``) and
 mapping ``train/val/test → keys`` (track ids, or ``track_id#slice`` for the slice level). Saved as JSON.
 Shown in notebook 02_preprocessing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,7 +58,7 @@ class Split:
         return path
 
     @classmethod
-    def load(cls, path) -> "Split":
+    def load(cls, path) -> Split:
         return cls(**json.loads(Path(path).read_text()))
 
     def rows(self, manifest: pd.DataFrame, subset: str, fold: int = 0) -> np.ndarray:
@@ -117,10 +118,15 @@ def song_split(tracks: pd.DataFrame, seed: int = 0, fractions=(0.8, 0.1, 0.1)) -
         ids = list(_rng(seed, "song", genre).permutation(ids))
         start = 0
         for subset, k in zip(SUBSETS, _counts(len(ids), fractions)):
-            fold[subset] += ids[start:start + k]
+            fold[subset] += ids[start : start + k]
             start += k
-    return Split("song", seed, "song", [{s: sorted(v) for s, v in fold.items()}],
-                 note=f"stratified by genre, by song, fractions {list(fractions)}")
+    return Split(
+        "song",
+        seed,
+        "song",
+        [{s: sorted(v) for s, v in fold.items()}],
+        note=f"stratified by genre, by song, fractions {list(fractions)}",
+    )
 
 
 def kfold_split(tracks: pd.DataFrame, seed: int = 0, k: int = 5, val_fraction: float = 0.1) -> Split:
@@ -152,11 +158,16 @@ def paper_split(manifest: pd.DataFrame, seed: int = 0, fractions=(0.8, 0.1, 0.1)
     counts = _counts(len(keys), fractions)
     fold, start = {}, 0
     for subset, c in zip(SUBSETS, counts):
-        fold[subset] = sorted(keys[start:start + c])
+        fold[subset] = sorted(keys[start : start + c])
         start += c
-    return Split("paper", seed, "slice", [fold], leaky=True,
-                 note="random split of slices as in the paper: slices of one song on both sides; "
-                      "kept only to measure the leak")
+    return Split(
+        "paper",
+        seed,
+        "slice",
+        [fold],
+        leaky=True,
+        note="random split of slices as in the paper: slices of one song on both sides; kept only to measure the leak",
+    )
 
 
 def _track_name(line: str) -> str:
@@ -173,12 +184,13 @@ def filtered_lists(cache_dir=None, progress: bool = False) -> dict[str, list[str
     out = {}
     for subset, name in zip(SUBSETS, FILTERED_SHA256):
         path = fetch(FILTERED_URL.format(name=name), FILTERED_SHA256[name], cache_dir, fname=name, progress=progress)
-        out[subset] = [_track_name(l) for l in path.read_text().splitlines() if l.strip()]
+        out[subset] = [_track_name(line) for line in path.read_text().splitlines() if line.strip()]
     return out
 
 
-def filtered_split(tracks: pd.DataFrame, lists: dict[str, list[str]] | None = None, cache_dir=None,
-                   min_match: float = 0.9) -> Split:
+def filtered_split(
+    tracks: pd.DataFrame, lists: dict[str, list[str]] | None = None, cache_dir=None, min_match: float = 0.9
+) -> Split:
     """The fault-filtered split; tracks not in the lists are left out (that is the filtering)."""
     lists = lists or filtered_lists(cache_dir)
     ids = {tid.rsplit("/", 1)[-1]: tid for tid in tracks.track_id}
@@ -187,15 +199,23 @@ def filtered_split(tracks: pd.DataFrame, lists: dict[str, list[str]] | None = No
     if len(found) < min_match * len(listed):
         raise GtzanError(
             f"the fault-filtered split needs GTZAN: only {len(found)} of its {len(listed)} tracks are in this "
-            f"dataset (names like blues.00029). Use the song or kfold split for other data.")
+            f"dataset (names like blues.00029). Use the song or kfold split for other data."
+        )
     fold = {s: sorted(ids[n] for n in lists[s] if n in ids) for s in SUBSETS}
     missing = sorted(set(listed) - set(found))
-    return Split("filtered", 0, "song", [fold], note="Kereliuk, Sturm & Larsen (2015) fault-filtered split",
-                 extra={"missing": missing, "left_out": sorted(set(ids) - set(listed))})
+    return Split(
+        "filtered",
+        0,
+        "song",
+        [fold],
+        note="Kereliuk, Sturm & Larsen (2015) fault-filtered split",
+        extra={"missing": missing, "left_out": sorted(set(ids) - set(listed))},
+    )
 
 
-def make_split(name: str, tracks: pd.DataFrame, seed: int = 0, manifest: pd.DataFrame | None = None,
-               k: int = 5, cache_dir=None) -> Split:
+def make_split(
+    name: str, tracks: pd.DataFrame, seed: int = 0, manifest: pd.DataFrame | None = None, k: int = 5, cache_dir=None
+) -> Split:
     """Build a split by name; ``paper`` needs a store manifest (it splits slices)."""
     if name == "song":
         return song_split(tracks, seed)

@@ -16,6 +16,7 @@ however large the dataset (page cache is the kernel's, not the process's). A kil
 computes only the tracks missing from ``progress.txt``. Readers open ``X.npy`` memory-mapped with
 ``allow_pickle=False``. Shown in notebook 02_preprocessing.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -91,8 +92,10 @@ class FeatureStore:
         return len(self.manifest)
 
     def __repr__(self) -> str:
-        return (f"FeatureStore({self.path.name}: {len(self)} slices of {self.manifest.track_id.nunique()} "
-                f"tracks, shape {self.params.shape}, {self.nbytes / 1e6:.1f} MB)")
+        return (
+            f"FeatureStore({self.path.name}: {len(self)} slices of {self.manifest.track_id.nunique()} "
+            f"tracks, shape {self.params.shape}, {self.nbytes / 1e6:.1f} MB)"
+        )
 
     @property
     def nbytes(self) -> int:
@@ -145,15 +148,17 @@ def _lock(path: Path):
         import fcntl
     except ImportError:  # Windows
         return None
-    fh = open(path / LOCK_NAME, "a+")
+    fh = open(path / LOCK_NAME, "a+")  # noqa: SIM115 (held open: the lock lives as long as the writer)
     try:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         fh.seek(0)
         holder = fh.read().strip() or "another process"
         fh.close()
-        raise GtzanError(f"feature store {path} is being written by {holder} (lock file {path / LOCK_NAME}): "
-                         f"wait until that run finishes, then run again; it reuses or resumes the store") from None
+        raise GtzanError(
+            f"feature store {path} is being written by {holder} (lock file {path / LOCK_NAME}): "
+            f"wait until that run finishes, then run again; it reuses or resumes the store"
+        ) from None
     except OSError:  # a file system without flock (some network mounts): go on unlocked
         fh.close()
         return None
@@ -221,7 +226,7 @@ class _Writer:
 
     def open(self):
         self.fd = os.open(self.xpath, os.O_RDWR)
-        self.log = open(self.progress_path, "a")
+        self.log = open(self.progress_path, "a")  # noqa: SIM115 (closed in close(), after the last commit)
 
     def write(self, i: int, feats: np.ndarray):
         data = feats.tobytes()
@@ -232,8 +237,10 @@ class _Writer:
         else:
             why = "disk full?"
         if n != len(data):  # the song is not recorded as done: a re-run computes it again
-            raise GtzanError(f"writing {self.xpath} failed ({why}): {max(n, 0)} of {len(data)} bytes written. "
-                             f"Free some disk space and run again: it resumes from the last saved song")
+            raise GtzanError(
+                f"writing {self.xpath} failed ({why}): {max(n, 0)} of {len(data)} bytes written. "
+                f"Free some disk space and run again: it resumes from the last saved song"
+            )
         self.pending.append(f"{i} {len(feats)}\n")
 
     def commit(self):
@@ -250,15 +257,24 @@ class _Writer:
         try:
             self.commit()
         except OSError as exc:  # a full disk while saving the progress log: the unlogged songs are redone
-            raise GtzanError(f"cannot save the progress of {self.path} ({exc.strerror}): free some disk space "
-                             f"and run again; it resumes") from None
+            raise GtzanError(
+                f"cannot save the progress of {self.path} ({exc.strerror}): free some disk space "
+                f"and run again; it resumes"
+            ) from None
         finally:
             os.close(self.fd)
             self.log.close()
 
 
-def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2, progress: bool = True,
-                 flush_every: int = 16, limit: int | None = None) -> dict[str, FeatureStore] | None:
+def build_stores(
+    tracks: pd.DataFrame,
+    params_list,
+    store_root,
+    n_jobs: int = 2,
+    progress: bool = True,
+    flush_every: int = 16,
+    limit: int | None = None,
+) -> dict[str, FeatureStore] | None:
     """Featurize ``tracks`` (path, genre, track_id) into one store per entry of ``params_list`` in one pass
     (each song is read once and the kinds share their STFTs); resumes partial stores; returns them by kind.
 
@@ -286,6 +302,7 @@ def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2,
         errors: dict[int, str] = {}
         t0 = time.perf_counter()
         if todo:
+
             def job(i):
                 return [w.params for w in active if i not in w.done]
 
@@ -293,13 +310,15 @@ def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2,
                 results = (_featurize_one(i, tracks.path[i], job(i)) for i in todo)
             else:
                 results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-                    delayed(_featurize_one)(i, tracks.path[i], job(i)) for i in todo)
+                    delayed(_featurize_one)(i, tracks.path[i], job(i)) for i in todo
+                )
             kinds = ", ".join(w.params.kind for w in active)
             for w in active:
                 w.open()
             try:
-                shown = show_progress(results, total=len(todo), desc=f"featurize {kinds}", unit="song",
-                                      disable=not progress)
+                shown = show_progress(
+                    results, total=len(todo), desc=f"featurize {kinds}", unit="song", disable=not progress
+                )
                 for n_done, (i, feats, err) in enumerate(shown, 1):
                     if feats is None:
                         errors[i] = err
@@ -314,14 +333,23 @@ def build_stores(tracks: pd.DataFrame, params_list, store_root, n_jobs: int = 2,
                     w.close()
         if errors:
             listing = "\n  ".join(f"{tracks.track_id[i]}: {e}" for i, e in sorted(errors.items()))
-            print(f"skipped {len(errors)} file(s) that cannot be featurized (the other tracks are kept; "
-                  f"`gtzan validate` lists them):\n  {listing}")
+            print(
+                f"skipped {len(errors)} file(s) that cannot be featurized (the other tracks are kept; "
+                f"`gtzan validate` lists them):\n  {listing}"
+            )
         if any(i not in w.done and i not in errors for w in active for i in range(len(tracks))):
             return None  # stopped early on purpose (limit)
         labels = genre_labels(tracks)
         for w in active:
-            _finish(w.path, tracks, labels, w.done, w.params.n_slices, time.perf_counter() - t0,
-                    skipped={tracks.track_id[i]: e for i, e in sorted(errors.items())})
+            _finish(
+                w.path,
+                tracks,
+                labels,
+                w.done,
+                w.params.n_slices,
+                time.perf_counter() - t0,
+                skipped={tracks.track_id[i]: e for i, e in sorted(errors.items())},
+            )
         return {w.params.kind: FeatureStore(w.path) for w in writers}
     finally:
         for w in writers:
@@ -334,29 +362,46 @@ def build_store(tracks: pd.DataFrame, params: FeatureParams, store_root, **kw) -
     return None if out is None else out[params.kind]
 
 
-def _finish(path: Path, tracks: pd.DataFrame, labels: list[str], done: dict[int, int], n: int,
-            seconds: float, skipped: dict[str, str] | None = None) -> None:
+def _finish(
+    path: Path,
+    tracks: pd.DataFrame,
+    labels: list[str],
+    done: dict[int, int],
+    n: int,
+    seconds: float,
+    skipped: dict[str, str] | None = None,
+) -> None:
     label_of = {g: i for i, g in enumerate(labels)}
-    rows = [(i * n + s, t.track_id, t.genre, label_of[t.genre], s, t.path)
-            for i, t in enumerate(tracks.itertuples(index=False)) for s in range(done.get(i, 0))]
+    rows = [
+        (i * n + s, t.track_id, t.genre, label_of[t.genre], s, t.path)
+        for i, t in enumerate(tracks.itertuples(index=False))
+        for s in range(done.get(i, 0))
+    ]
     manifest = pd.DataFrame(rows, columns=["row", "track_id", "genre", "label", "slice_index", "path"])
     manifest.to_csv(path / "manifest.csv.tmp", index=False)
     os.replace(path / "manifest.csv.tmp", path / "manifest.csv")
     short = {tracks.track_id[i]: k for i, k in done.items() if k < n}
-    info = {"tracks": len(tracks), "slices": len(manifest), "tracks_with_fewer_slices": short,
-            "skipped": skipped or {},
-            "seconds_last_session": round(seconds, 2), "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+    info = {
+        "tracks": len(tracks),
+        "slices": len(manifest),
+        "tracks_with_fewer_slices": short,
+        "skipped": skipped or {},
+        "seconds_last_session": round(seconds, 2),
+        "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
     _atomic_write_text(path / "complete.json", json.dumps(info, indent=1))
 
 
-def featurize_all(tracks: pd.DataFrame, kinds, store_root, base: FeatureParams | None = None,
-                  n_jobs: int = 2, progress: bool = True) -> dict[str, FeatureStore]:
+def featurize_all(
+    tracks: pd.DataFrame, kinds, store_root, base: FeatureParams | None = None, n_jobs: int = 2, progress: bool = True
+) -> dict[str, FeatureStore]:
     """One store per kind, sharing every parameter of ``base`` but the kind, filled in one pass."""
     import dataclasses
 
     base = base or FeatureParams()
-    return build_stores(tracks, [dataclasses.replace(base, kind=k) for k in kinds], store_root, n_jobs=n_jobs,
-                        progress=progress)
+    return build_stores(
+        tracks, [dataclasses.replace(base, kind=k) for k in kinds], store_root, n_jobs=n_jobs, progress=progress
+    )
 
 
 # -- the run folder's index of stores (written by 02, read by 03-05) -------------------------------------
@@ -413,7 +458,8 @@ def open_index(out_dir, search=()) -> dict[str, FeatureStore]:
             f"under {data_home() / 'stores'}. Stores live outside the run folder (on Colab they vanish with the "
             f"session unless STORE_DIR or GTZAN_DATA_HOME points to Drive): run notebook 02_preprocessing again "
             f"with the same DATA and parameters to rebuild them, or set GTZAN_DATA_HOME to the folder holding "
-            f"stores/")
+            f"stores/"
+        )
     return out
 
 
@@ -422,7 +468,14 @@ def describe(stores: dict[str, FeatureStore]) -> pd.DataFrame:
     rows = []
     for kind, s in stores.items():
         disk = sum(f.stat().st_blocks * 512 for f in s.path.iterdir() if f.is_file())
-        rows.append({"kind": kind, "slice shape": str(s.params.shape), "slices": len(s),
-                     "tracks": s.manifest.track_id.nunique(), "MB on disk": round(disk / 1e6, 1),
-                     "store": s.path.name})
+        rows.append(
+            {
+                "kind": kind,
+                "slice shape": str(s.params.shape),
+                "slices": len(s),
+                "tracks": s.manifest.track_id.nunique(),
+                "MB on disk": round(disk / 1e6, 1),
+                "store": s.path.name,
+            }
+        )
     return pd.DataFrame(rows)

@@ -8,6 +8,7 @@
 Mixed precision is switched on automatically on a GPU (:func:`setup_device`); Keras prints one line per epoch
 (``verbose=2``) under papermill. Shown in notebooks 03_vanilla_cnn and 04_transfer_learning.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,12 +59,12 @@ def train_stats(store, rows, chunk: int = 256) -> tuple[np.ndarray, np.ndarray]:
     h, c = shape[0], (shape[2] if len(shape) == 3 else 1)
     s1, s2, n = np.zeros((h, c)), np.zeros((h, c)), 0
     for a in range(0, len(rows), chunk):
-        x = store.read(rows[a:a + chunk]).astype(np.float64).reshape(-1, h, shape[1], c)
+        x = store.read(rows[a : a + chunk]).astype(np.float64).reshape(-1, h, shape[1], c)
         s1 += x.sum(axis=(0, 2))
-        s2 += (x ** 2).sum(axis=(0, 2))
+        s2 += (x**2).sum(axis=(0, 2))
         n += x.shape[0] * x.shape[2]
     mean = s1 / n
-    return mean.astype(np.float32), np.maximum(s2 / n - mean ** 2, 1e-8).astype(np.float32)
+    return mean.astype(np.float32), np.maximum(s2 / n - mean**2, 1e-8).astype(np.float32)
 
 
 def config_key(cfg: dict) -> str:
@@ -83,9 +84,22 @@ def train_val_rows(store, split, fold: int = 0, max_train_slices: int | None = N
     return train_rows, val_rows
 
 
-def fit(model, store, train_rows, val_rows, out_dir, epochs: int, batch_size: int = 32, patience: int = 6,
-        seed: int = 0, verbose: int | None = None, extra_callbacks=(), initial_epoch: int = 0, extra_train=None,
-        backup: str = "backup"):
+def fit(
+    model,
+    store,
+    train_rows,
+    val_rows,
+    out_dir,
+    epochs: int,
+    batch_size: int = 32,
+    patience: int = 6,
+    seed: int = 0,
+    verbose: int | None = None,
+    extra_callbacks=(),
+    initial_epoch: int = 0,
+    extra_train=None,
+    backup: str = "backup",
+):
     """``model.fit`` on batches from the store with the run's callbacks; resumes from ``out_dir/<backup>`` (one
     backup folder per training stage, so that a stage never restores another stage's state).
     ``extra_train=(X, y)``: in-memory slices added to the training batches only."""
@@ -100,8 +114,14 @@ def fit(model, store, train_rows, val_rows, out_dir, epochs: int, batch_size: in
     ]
     train = StoreBatches(store, train_rows, batch_size, shuffle=True, seed=seed, extra=extra_train)
     val = StoreBatches(store, val_rows, batch_size) if len(val_rows) else None
-    return model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, initial_epoch=initial_epoch,
-                     verbose=default_verbose() if verbose is None else verbose)
+    return model.fit(
+        train,
+        validation_data=val,
+        epochs=epochs,
+        callbacks=callbacks,
+        initial_epoch=initial_epoch,
+        verbose=default_verbose() if verbose is None else verbose,
+    )
 
 
 def read_history(out_dir) -> pd.DataFrame:
@@ -113,10 +133,28 @@ def read_history(out_dir) -> pd.DataFrame:
     return h.drop_duplicates("epoch", keep="last").reset_index(drop=True)
 
 
-def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epochs: int = 30, batch_size: int = 32,
-                   patience: int = 6, seed: int = 0, weights=None, input_size=None, learning_rate=None,
-                   max_train_slices: int | None = None, fine_tune_epochs: int = 0, fine_tune_layers: int = 30,
-                   verbose: int | None = None, extra_callbacks=(), extra_train=None, train_base=None) -> dict:
+def run_experiment(
+    model_name: str,
+    store,
+    split,
+    out_dir,
+    *,
+    fold: int = 0,
+    epochs: int = 30,
+    batch_size: int = 32,
+    patience: int = 6,
+    seed: int = 0,
+    weights=None,
+    input_size=None,
+    learning_rate=None,
+    max_train_slices: int | None = None,
+    fine_tune_epochs: int = 0,
+    fine_tune_layers: int = 30,
+    verbose: int | None = None,
+    extra_callbacks=(),
+    extra_train=None,
+    train_base=None,
+) -> dict:
     """Train one model on one store and split fold, score it on the test songs, write everything to ``out_dir``.
 
     ``extra_train=(X, y)``: in-memory slices added to the training split only (the augmentation experiment of
@@ -133,44 +171,87 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     weights = None if weights in ("", "none", "None") else weights
-    cfg = {"model": model_name, "kind": store.params.kind, "store": store.path.name, "split": split.name,
-           "split_seed": split.seed, "fold": fold,
-           "split_members": split.members_key(fold), "epochs": epochs, "batch_size": batch_size, "patience": patience,
-           "seed": seed, "weights": weights, "input_size": input_size, "learning_rate": learning_rate,
-           "max_train_slices": max_train_slices, "fine_tune_epochs": fine_tune_epochs}
+    cfg = {
+        "model": model_name,
+        "kind": store.params.kind,
+        "store": store.path.name,
+        "split": split.name,
+        "split_seed": split.seed,
+        "fold": fold,
+        "split_members": split.members_key(fold),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "patience": patience,
+        "seed": seed,
+        "weights": weights,
+        "input_size": input_size,
+        "learning_rate": learning_rate,
+        "max_train_slices": max_train_slices,
+        "fine_tune_epochs": fine_tune_epochs,
+    }
     if train_base is not None:  # transfer models only: frozen (False) or trained (True) base; None is automatic
         cfg["train_base"] = bool(train_base)
     if extra_train is not None:
         ex = np.ascontiguousarray(extra_train[0], np.float32)
-        cfg["extra_train"] = {"n": int(len(ex)), "sha256": hashlib.sha256(ex.tobytes() + np.asarray(
-            extra_train[1], np.int64).tobytes()).hexdigest()[:16]}
+        cfg["extra_train"] = {
+            "n": int(len(ex)),
+            "sha256": hashlib.sha256(ex.tobytes() + np.asarray(extra_train[1], np.int64).tobytes()).hexdigest()[:16],
+        }
     key = config_key(cfg)
     metrics_path, model_path = out_dir / "metrics.json", out_dir / "model.keras"
     if metrics_path.exists() and model_path.exists() and json.loads(metrics_path.read_text()).get("config_key") == key:
         model = keras.models.load_model(model_path)
         write_features(out_dir, store.params, store.labels)
         results = ev.evaluate(model, store, split, fold)
-        return {"model": model, "results": results, "history": read_history(out_dir),
-                "metrics": json.loads(metrics_path.read_text()), "out_dir": out_dir}
+        return {
+            "model": model,
+            "results": results,
+            "history": read_history(out_dir),
+            "metrics": json.loads(metrics_path.read_text()),
+            "out_dir": out_dir,
+        }
     if (out_dir / "config.json").exists() and json.loads((out_dir / "config.json").read_text()).get("key") != key:
-        for stale in ("backup", "backup_stage2", "stage1.keras", "stage1.json", "history.csv", "best.keras",
-                      "metrics.json", "model.keras"):  # another configuration: its files must not be resumed
+        for stale in (
+            "backup",
+            "backup_stage2",
+            "stage1.keras",
+            "stage1.json",
+            "history.csv",
+            "best.keras",
+            "metrics.json",
+            "model.keras",
+        ):  # another configuration: its files must not be resumed
             p = out_dir / stale
             shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)
     (out_dir / "config.json").write_text(json.dumps({"key": key, **cfg}, indent=1, default=str))
 
     seed_everything(seed)
     train_rows, val_rows = train_val_rows(store, split, fold, max_train_slices, seed)
-    fit_kw = dict(batch_size=batch_size, patience=patience, seed=seed, verbose=verbose,
-                  extra_callbacks=extra_callbacks, extra_train=extra_train)
+    fit_kw = dict(
+        batch_size=batch_size,
+        patience=patience,
+        seed=seed,
+        verbose=verbose,
+        extra_callbacks=extra_callbacks,
+        extra_train=extra_train,
+    )
     stage1_path, stage1_info = out_dir / "stage1.keras", out_dir / "stage1.json"
     if fine_tune_epochs and stage1_path.exists() and stage1_info.exists():
         model = keras.models.load_model(stage1_path)  # stage 1 finished before a kill: resume stage 2 only
     else:
         mean, var = train_stats(store, train_rows)
-        model = build_model(model_name, store.params.shape, store.params.kind, n_classes=len(store.labels),
-                            mean=mean, variance=var, weights=weights, input_size=input_size,
-                            learning_rate=learning_rate, train_base=train_base)
+        model = build_model(
+            model_name,
+            store.params.shape,
+            store.params.kind,
+            n_classes=len(store.labels),
+            mean=mean,
+            variance=var,
+            weights=weights,
+            input_size=input_size,
+            learning_rate=learning_rate,
+            train_base=train_base,
+        )
         fit(model, store, train_rows, val_rows, out_dir, epochs, **fit_kw)
         if fine_tune_epochs:
             model.save(stage1_path)
@@ -180,26 +261,67 @@ def run_experiment(model_name: str, store, split, out_dir, *, fold: int = 0, epo
 
         unfreeze_top(model, fine_tune_layers)
         done = json.loads(stage1_info.read_text())["epochs"]
-        fit(model, store, train_rows, val_rows, out_dir, done + fine_tune_epochs, initial_epoch=done,
-            backup="backup_stage2", **fit_kw)
+        fit(
+            model,
+            store,
+            train_rows,
+            val_rows,
+            out_dir,
+            done + fine_tune_epochs,
+            initial_epoch=done,
+            backup="backup_stage2",
+            **fit_kw,
+        )
     model.save(model_path)
     write_features(out_dir, store.params, store.labels)
     results = ev.evaluate(model, store, split, fold)
     validation = ev.validation_scores(model, store, split, fold)
     history = read_history(out_dir)
     base = base_of(model)
-    base_state = None if base is None else (f"frozen, then top {fine_tune_layers} layers fine-tuned" if fine_tune_epochs
-                                            else "trained" if base.trainable else "frozen")
-    proto = ev.protocol(split, fold, seed, store, pretrained=weights or False, epochs_run=int(len(history)),
-                        base=base_state, backbone=None if base is None else base.name,
-                        n_train_slices_used=int(len(train_rows)), input_size=input_size,
-                        n_extra_train_slices=int(len(extra_train[1])) if extra_train is not None else 0)
-    ev.write_metrics(metrics_path, model_name, store.params.kind, results, proto, config=cfg, config_key=key,
-                     parameters=int(model.count_params()), validation=validation)
+    base_state = (
+        None
+        if base is None
+        else (
+            f"frozen, then top {fine_tune_layers} layers fine-tuned"
+            if fine_tune_epochs
+            else "trained"
+            if base.trainable
+            else "frozen"
+        )
+    )
+    proto = ev.protocol(
+        split,
+        fold,
+        seed,
+        store,
+        pretrained=weights or False,
+        epochs_run=int(len(history)),
+        base=base_state,
+        backbone=None if base is None else base.name,
+        n_train_slices_used=int(len(train_rows)),
+        input_size=input_size,
+        n_extra_train_slices=int(len(extra_train[1])) if extra_train is not None else 0,
+    )
+    ev.write_metrics(
+        metrics_path,
+        model_name,
+        store.params.kind,
+        results,
+        proto,
+        config=cfg,
+        config_key=key,
+        parameters=int(model.count_params()),
+        validation=validation,
+    )
     for done_stage in ("stage1.keras", "stage1.json"):
         (out_dir / done_stage).unlink(missing_ok=True)
-    return {"model": model, "results": results, "history": history,
-            "metrics": json.loads(metrics_path.read_text()), "out_dir": out_dir}
+    return {
+        "model": model,
+        "results": results,
+        "history": history,
+        "metrics": json.loads(metrics_path.read_text()),
+        "out_dir": out_dir,
+    }
 
 
 def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
@@ -209,20 +331,37 @@ def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
     out_dir = Path(out_dir)
     if len(split.folds) == 1:
         return run_experiment(model_name, store, split, out_dir, **kw)
-    runs = [run_experiment(model_name, store, split, out_dir / f"fold_{f}", fold=f, **kw)
-            for f in range(len(split.folds))]
+    runs = [
+        run_experiment(model_name, store, split, out_dir / f"fold_{f}", fold=f, **kw) for f in range(len(split.folds))
+    ]
     pooled = ev.pool_folds([r["results"] for r in runs], store.labels, song=split.level == "song")
     summary = ev.summarize_folds([r["results"] for r in runs], pooled)
     first = runs[0]["metrics"]
-    proto = {**first["protocol"], "fold": "all",
-             "n_test_songs": sum(r["metrics"]["protocol"]["n_test_songs"] for r in runs),
-             "n_test_slices": sum(r["metrics"]["protocol"]["n_test_slices"] for r in runs)}
+    proto = {
+        **first["protocol"],
+        "fold": "all",
+        "n_test_songs": sum(r["metrics"]["protocol"]["n_test_songs"] for r in runs),
+        "n_test_slices": sum(r["metrics"]["protocol"]["n_test_slices"] for r in runs),
+    }
     validation = ev.mean_validation([r["metrics"].get("validation", {}) for r in runs])
-    ev.write_metrics(out_dir / "metrics.json", model_name, store.params.kind, summary, proto,
-                     config=first["config"], parameters=first["parameters"], validation=validation)
-    return {"model": runs[-1]["model"], "results": pooled, "folds": runs,
-            "history": runs[-1]["history"], "metrics": json.loads((out_dir / "metrics.json").read_text()),
-            "out_dir": out_dir}
+    ev.write_metrics(
+        out_dir / "metrics.json",
+        model_name,
+        store.params.kind,
+        summary,
+        proto,
+        config=first["config"],
+        parameters=first["parameters"],
+        validation=validation,
+    )
+    return {
+        "model": runs[-1]["model"],
+        "results": pooled,
+        "folds": runs,
+        "history": runs[-1]["history"],
+        "metrics": json.loads((out_dir / "metrics.json").read_text()),
+        "out_dir": out_dir,
+    }
 
 
 def parse_size(text: str):

@@ -20,6 +20,7 @@ loss           ``reconstruction + β_t · kl`` per slice: squared error summed o
 :meth:`CVAE.decode` and :meth:`CVAE.sample` return dB log-mel arrays that
 :func:`gtzan_utils.generate.mel_db_to_audio` turns into sound. Shown in notebook 05_vae_generation.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -133,12 +134,25 @@ def _decoder(h, w, n_genres, latent_dim, filters, down=(1, 1)):
 class CVAE(keras.Model):
     """Genre-conditioned VAE; see the module docstring. Build it with :func:`build_vae`."""
 
-    def __init__(self, slice_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warmup_epochs=5,
-                 mean=0.0, std=1.0, filters=FILTERS, seed=0, labels=None, free_bits=0.0, downsample=(1, 1),
-                 **kwargs):
+    def __init__(
+        self,
+        slice_shape=(128, 216),
+        n_genres=10,
+        latent_dim=32,
+        beta=1.0,
+        warmup_epochs=5,
+        mean=0.0,
+        std=1.0,
+        filters=FILTERS,
+        seed=0,
+        labels=None,
+        free_bits=0.0,
+        downsample=(1, 1),
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         #: genre names in label order (the store's labels), so that a loaded model knows what it can make
-        self.labels = list(labels) if labels else list(GENRES[:int(n_genres)])
+        self.labels = list(labels) if labels else list(GENRES[: int(n_genres)])
         if len(self.labels) != int(n_genres):
             raise GtzanError(f"{len(self.labels)} genre labels for {n_genres} genres")
         self.slice_shape = tuple(int(v) for v in slice_shape)
@@ -151,14 +165,17 @@ class CVAE(keras.Model):
         self.std_ = np.maximum(_as_rows(std, h), 1e-6)
         self.encoder = _encoder(h, w, self.n_genres, self.latent_dim, self.filters, self.downsample)
         self.decoder = _decoder(h, w, self.n_genres, self.latent_dim, self.filters, self.downsample)
-        self.beta_weight = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.beta),
-                                           trainable=False, name="beta_weight")
+        self.beta_weight = self.add_weight(
+            shape=(), initializer=keras.initializers.Constant(self.beta), trainable=False, name="beta_weight"
+        )
         # the prior that sample() draws from, per genre: N(0, I) until fit_prior() replaces it by a Gaussian fitted
         # to the training slices' codes of that genre (ex-post density estimation, Ghosh et al. 2020)
-        self.prior_mean = self.add_weight(shape=(self.n_genres, self.latent_dim), initializer="zeros",
-                                          trainable=False, name="prior_mean")
-        self.prior_std = self.add_weight(shape=(self.n_genres, self.latent_dim), initializer="ones",
-                                         trainable=False, name="prior_std")
+        self.prior_mean = self.add_weight(
+            shape=(self.n_genres, self.latent_dim), initializer="zeros", trainable=False, name="prior_mean"
+        )
+        self.prior_std = self.add_weight(
+            shape=(self.n_genres, self.latent_dim), initializer="ones", trainable=False, name="prior_std"
+        )
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "reconstruction", "kl")}
         self.built = True  # its sub-models are built: saving before a call keeps every weight
@@ -167,11 +184,21 @@ class CVAE(keras.Model):
         def plain(a):
             return float(a[0, 0]) if np.all(a == a[0, 0]) else a[:, 0].tolist()
 
-        return {"name": self.name, "slice_shape": list(self.slice_shape), "n_genres": self.n_genres,
-                "latent_dim": self.latent_dim, "beta": self.beta, "warmup_epochs": self.warmup_epochs,
-                "mean": plain(self.mean_), "std": plain(self.std_), "filters": list(self.filters), "seed": self.seed,
-                "labels": self.labels, "free_bits": self.free_bits,
-                "downsample": list(self.downsample)}
+        return {
+            "name": self.name,
+            "slice_shape": list(self.slice_shape),
+            "n_genres": self.n_genres,
+            "latent_dim": self.latent_dim,
+            "beta": self.beta,
+            "warmup_epochs": self.warmup_epochs,
+            "mean": plain(self.mean_),
+            "std": plain(self.std_),
+            "filters": list(self.filters),
+            "seed": self.seed,
+            "labels": self.labels,
+            "free_bits": self.free_bits,
+            "downsample": list(self.downsample),
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -258,8 +285,10 @@ class CVAE(keras.Model):
         """Latent codes (n, latent_dim) and genres (one int, ints or one-hot) → log-mel dB (n, n_mels, frames)."""
         z = np.asarray(z, np.float32).reshape(-1, self.latent_dim)
         g = keras.ops.convert_to_numpy(self._onehot(genre, len(z)))
-        out = [keras.ops.convert_to_numpy(self.decoder([z[a:a + batch_size], g[a:a + batch_size]], training=False))
-               for a in range(0, len(z), batch_size)]
+        out = [
+            keras.ops.convert_to_numpy(self.decoder([z[a : a + batch_size], g[a : a + batch_size]], training=False))
+            for a in range(0, len(z), batch_size)
+        ]
         out = np.concatenate(out) if out else np.zeros((0, *self.slice_shape), np.float32)
         return out * self.std_ + self.mean_
 
@@ -269,8 +298,13 @@ class CVAE(keras.Model):
         codes lie gives samples like that genre's slices. Returns {"mean", "std"} (n_genres, latent_dim)."""
         genre = np.asarray(genre)
         x = np.asarray(x, np.float32)
-        z = np.concatenate([self.encode(x[a:a + batch_size], genre[a:a + batch_size])[0]
-                            for a in range(0, len(x), batch_size)]) if len(x) else np.zeros((0, self.latent_dim))
+        z = (
+            np.concatenate(
+                [self.encode(x[a : a + batch_size], genre[a : a + batch_size])[0] for a in range(0, len(x), batch_size)]
+            )
+            if len(x)
+            else np.zeros((0, self.latent_dim))
+        )
         mean = np.zeros((self.n_genres, self.latent_dim), np.float32)
         std = np.ones((self.n_genres, self.latent_dim), np.float32)
         for g in np.unique(genre):
@@ -285,8 +319,9 @@ class CVAE(keras.Model):
     def prior_codes(self, genre: int, n: int = 1, seed: int = 0) -> np.ndarray:
         """``n`` latent codes of genre index ``genre`` drawn from its prior (``np.random.default_rng(seed)``)."""
         if not 0 <= int(genre) < self.n_genres:
-            raise GtzanError(f"genre index {genre} out of range: the model knows {self.n_genres} genres "
-                             f"(0..{self.n_genres - 1})")
+            raise GtzanError(
+                f"genre index {genre} out of range: the model knows {self.n_genres} genres (0..{self.n_genres - 1})"
+            )
         eps = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim)).astype(np.float32)
         g = int(genre)
         mean = keras.ops.convert_to_numpy(self.prior_mean)[g]
@@ -326,9 +361,20 @@ class KLWarmup(keras.callbacks.Callback):
             logs["beta"] = float(keras.ops.convert_to_numpy(self.model.beta_weight))
 
 
-def build_vae(input_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warmup_epochs=5, mean=0.0,
-              std=1.0, filters=FILTERS, labels=None, free_bits: float = 0.0, downsample=(1, 1),
-              learning_rate: float = 1e-3) -> CVAE:
+def build_vae(
+    input_shape=(128, 216),
+    n_genres=10,
+    latent_dim=32,
+    beta=1.0,
+    warmup_epochs=5,
+    mean=0.0,
+    std=1.0,
+    filters=FILTERS,
+    labels=None,
+    free_bits: float = 0.0,
+    downsample=(1, 1),
+    learning_rate: float = 1e-3,
+) -> CVAE:
     """A :class:`CVAE` for log-mel slices of ``input_shape``, compiled with Adam 1e-3.
 
     ``mean``/``std``: the training split's statistics in dB (scalars or one value per mel bin).
@@ -339,8 +385,20 @@ def build_vae(input_shape=(128, 216), n_genres=10, latent_dim=32, beta=1.0, warm
         raise GtzanError(f"the VAE takes 2-D log-mel slices (n_mels, frames), not shape {tuple(input_shape)}")
     if len(filters) != 4 or min(int(f) for f in filters) < 1:
         raise GtzanError(f"the VAE needs 4 positive filter counts (one per encoder convolution), got {filters}")
-    model = CVAE(input_shape, n_genres, latent_dim, beta, warmup_epochs, mean, std, filters=filters, labels=labels,
-                 free_bits=free_bits, downsample=downsample, name="cvae")
+    model = CVAE(
+        input_shape,
+        n_genres,
+        latent_dim,
+        beta,
+        warmup_epochs,
+        mean,
+        std,
+        filters=filters,
+        labels=labels,
+        free_bits=free_bits,
+        downsample=downsample,
+        name="cvae",
+    )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
     model.optimizer.build(model.trainable_variables)  # saved and loaded files then carry the same slots
     return model
@@ -356,7 +414,7 @@ class VAEBatches(StoreBatches):
 
 def _read_rows(store, rows, chunk: int = 256):
     rows = np.sort(np.asarray(rows))
-    x = np.concatenate([store.read(rows[a:a + chunk]) for a in range(0, len(rows), chunk)])
+    x = np.concatenate([store.read(rows[a : a + chunk]) for a in range(0, len(rows), chunk)])
     return x, store.y[rows]
 
 
@@ -368,9 +426,25 @@ def read_vae_history(path) -> pd.DataFrame:
     return pd.read_csv(path).drop_duplicates("epoch", keep="last").reset_index(drop=True)
 
 
-def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, beta=1.0, warmup_epochs=5, seed=0,
-              verbose=2, fold=0, filters=FILTERS, max_train_slices: int | None = None, free_bits: float = 0.0,
-              downsample=(1, 1), learning_rate: float = 1e-3, extra_callbacks=()) -> dict:
+def train_vae(
+    store,
+    split,
+    out_dir,
+    epochs=25,
+    batch_size=32,
+    latent_dim=32,
+    beta=1.0,
+    warmup_epochs=5,
+    seed=0,
+    verbose=2,
+    fold=0,
+    filters=FILTERS,
+    max_train_slices: int | None = None,
+    free_bits: float = 0.0,
+    downsample=(1, 1),
+    learning_rate: float = 1e-3,
+    extra_callbacks=(),
+) -> dict:
     """Train a :class:`CVAE` on a ``mel`` store's training slices of ``split`` (validation on its val slices).
 
     Writes ``out_dir/vae.keras``, ``out_dir/vae_history.csv`` (loss, reconstruction, kl, beta per epoch) and
@@ -388,12 +462,26 @@ def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, be
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     train_rows, val_rows = train_val_rows(store, split, fold, max_train_slices, seed)
-    cfg = {"store": store.path.name, "split": split.name, "split_seed": split.seed, "fold": fold,
-           "split_members": split.members_key(fold), "epochs": epochs,
-           "batch_size": batch_size, "latent_dim": latent_dim, "beta": beta, "warmup_epochs": warmup_epochs,
-           "free_bits": free_bits, "downsample": list(downsample), "learning_rate": learning_rate, "seed": seed,
-           "filters": list(filters), "architecture": ARCHITECTURE,
-           "n_train_slices": int(len(train_rows)), "n_val_slices": int(len(val_rows))}
+    cfg = {
+        "store": store.path.name,
+        "split": split.name,
+        "split_seed": split.seed,
+        "fold": fold,
+        "split_members": split.members_key(fold),
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "latent_dim": latent_dim,
+        "beta": beta,
+        "warmup_epochs": warmup_epochs,
+        "free_bits": free_bits,
+        "downsample": list(downsample),
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "filters": list(filters),
+        "architecture": ARCHITECTURE,
+        "n_train_slices": int(len(train_rows)),
+        "n_val_slices": int(len(val_rows)),
+    }
     key = config_key(cfg)
     model_path, history_path = out_dir / "vae.keras", out_dir / "vae_history.csv"
     config_path, started_path = out_dir / "vae_config.json", out_dir / "vae_started.json"
@@ -408,11 +496,26 @@ def train_vae(store, split, out_dir, epochs=25, batch_size=32, latent_dim=32, be
         started_path.write_text(json.dumps({"key": key, **cfg}, indent=1))
     keras.utils.set_random_seed(seed)
     mean, var = train_stats(store, train_rows)
-    model = build_vae(store.params.shape, len(store.labels), latent_dim, beta, warmup_epochs, mean[:, 0],
-                      np.sqrt(var[:, 0]), filters=filters, labels=store.labels, free_bits=free_bits,
-                      downsample=downsample, learning_rate=learning_rate)
-    callbacks = [keras.callbacks.BackupAndRestore(str(backup)),  # first: a killed run resumes at its last epoch
-                 KLWarmup(), keras.callbacks.CSVLogger(str(history_path), append=True), *extra_callbacks]
+    model = build_vae(
+        store.params.shape,
+        len(store.labels),
+        latent_dim,
+        beta,
+        warmup_epochs,
+        mean[:, 0],
+        np.sqrt(var[:, 0]),
+        filters=filters,
+        labels=store.labels,
+        free_bits=free_bits,
+        downsample=downsample,
+        learning_rate=learning_rate,
+    )
+    callbacks = [
+        keras.callbacks.BackupAndRestore(str(backup)),  # first: a killed run resumes at its last epoch
+        KLWarmup(),
+        keras.callbacks.CSVLogger(str(history_path), append=True),
+        *extra_callbacks,
+    ]
     train = VAEBatches(store, train_rows, batch_size, shuffle=True, seed=seed)
     val = VAEBatches(store, val_rows, batch_size) if len(val_rows) else None
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks, verbose=verbose)

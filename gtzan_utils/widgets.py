@@ -4,6 +4,7 @@ Widget state is not saved by papermill, so when ``GTZAN_PAPERMILL`` is set (the 
 shows its default selection as plain output instead: the explorer its first clip, the generator one example,
 the upload box a note. Each widget function displays its widget once and returns None.
 """
+
 from __future__ import annotations
 
 import base64
@@ -26,7 +27,7 @@ def audio_player(y: np.ndarray, sr: int = SR, seconds: float = 5.0, start: float
     from IPython.display import Audio
 
     a = int(start * sr)
-    return Audio(np.asarray(y[a:a + int(seconds * sr)], dtype=np.float32), rate=sr, normalize=True)
+    return Audio(np.asarray(y[a : a + int(seconds * sr)], dtype=np.float32), rate=sr, normalize=True)
 
 
 def clip_outputs(path: str, title: str, seconds: float = 5.0) -> list[dict]:
@@ -49,10 +50,16 @@ def clip_outputs(path: str, title: str, seconds: float = 5.0) -> list[dict]:
     plt.close(fig)
     player = audio_player(y, seconds=seconds)
     return [
-        {"output_type": "display_data", "metadata": {},
-         "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": f"<figure {title}>"}},
-        {"output_type": "display_data", "metadata": {},
-         "data": {"text/html": player._repr_html_(), "text/plain": f"<audio {title}, {seconds:g} s>"}},
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"image/png": base64.b64encode(buf.getvalue()).decode("ascii"), "text/plain": f"<figure {title}>"},
+        },
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"text/html": player._repr_html_(), "text/plain": f"<audio {title}, {seconds:g} s>"},
+        },
     ]
 
 
@@ -132,8 +139,9 @@ def play_slice(path: str, slice_index: int, params, seconds: float = 5.0):
     return audio_player(slice_audio(y, params)[slice_index], sr=params.sr, seconds=seconds)
 
 
-def vae_generator(model, out_dir, seconds: float = 10.0, n_iter: int = 32, inverse: str = "nnls",
-                  play_seconds: float = 10.0) -> None:
+def vae_generator(
+    model, out_dir, seconds: float = 10.0, n_iter: int = 32, inverse: str = "nnls", play_seconds: float = 10.0
+) -> None:
     """Genre, duration, filters and seed → audio from a trained CVAE, saved as ``out_dir/<genre>-<s>s-seed<n>.wav``
     and played inline; the widget is displayed (once) and None returned. Under papermill: one static example
     (the first genre, default settings).
@@ -145,11 +153,21 @@ def vae_generator(model, out_dir, seconds: float = 10.0, n_iter: int = 32, inver
     from .generate import generate, write_wav
 
     def make(genre, secs, seed, lowpass, highpass):
-        y = generate(model, genre, secs, seed=seed, lowpass_hz=lowpass or None, highpass_hz=highpass or None,
-                     n_iter=n_iter, inverse=inverse)
+        y = generate(
+            model,
+            genre,
+            secs,
+            seed=seed,
+            lowpass_hz=lowpass or None,
+            highpass_hz=highpass or None,
+            n_iter=n_iter,
+            inverse=inverse,
+        )
         path = write_wav(Path(out_dir) / f"{genre}-{secs:g}s-seed{seed}.wav", y)
-        print(f"{genre}, {len(y) / SR:.2f} s, seed {seed}, low-pass {lowpass or 'off'}, high-pass {highpass or 'off'}: "
-              f"{path}")
+        print(
+            f"{genre}, {len(y) / SR:.2f} s, seed {seed}, low-pass {lowpass or 'off'}, high-pass {highpass or 'off'}: "
+            f"{path}"
+        )
         display(audio_player(y, seconds=min(secs, play_seconds)))
 
     if in_papermill():

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny audio datasets written by the tests, the real samples in ../shared, a loopback server."""
+
 from __future__ import annotations
 
 import functools
@@ -18,11 +19,27 @@ SHARED = REPO.parent / "shared"
 SR = 22050
 
 #: The quick profile shrunk further, for the tests that execute notebooks (test_notebooks.py, test_browser.py).
-SHRUNK_QUICK = {"SYNTH_PER_GENRE": 5, "SYNTH_SECONDS": 12.0, "N_JOBS": 1, "INPUTS": "mfcc", "EPOCHS": 2,
-                "CELLS": "mobilenetv2:mfcc_image", "MAX_TRAIN_SLICES": 64, "N_JUDGE": 1, "AUGMENT_K": 2,
-                "CLASSIFIER_EPOCHS": 1, "N_RECON": 1, "GEN_SECONDS": 1.5, "N_PREDICT": 2,
-                "AUGMENT_VAE_EPOCHS": 1, "N_INTERP": 2,
-                "MUSICNN_CELLS": "msd_musicnn", "PROBES": "MSD_musicnn", "LINEAR_SPLITS": "song", "N_TAG_CLIPS": 1}
+SHRUNK_QUICK = {
+    "SYNTH_PER_GENRE": 5,
+    "SYNTH_SECONDS": 12.0,
+    "N_JOBS": 1,
+    "INPUTS": "mfcc",
+    "EPOCHS": 2,
+    "CELLS": "mobilenetv2:mfcc_image",
+    "MAX_TRAIN_SLICES": 64,
+    "N_JUDGE": 1,
+    "AUGMENT_K": 2,
+    "CLASSIFIER_EPOCHS": 1,
+    "N_RECON": 1,
+    "GEN_SECONDS": 1.5,
+    "N_PREDICT": 2,
+    "AUGMENT_VAE_EPOCHS": 1,
+    "N_INTERP": 2,
+    "MUSICNN_CELLS": "msd_musicnn",
+    "PROBES": "MSD_musicnn",
+    "LINEAR_SPLITS": "song",
+    "N_TAG_CLIPS": 1,
+}
 
 
 def declared_overrides(overrides: dict, start: str = "01", stop: str = "99") -> dict:
@@ -67,14 +84,19 @@ def tone(seconds: float, freq: float = 440.0, sr: int = SR, channels: int = 1, s
     return np.stack([y, 0.5 * y], axis=1) if channels == 2 else y
 
 
-def write_dataset(root: Path, genres=("blues", "rock", "jazz"), per_genre: int = 2, seconds: float = 11.0,
-                  ext: str = ".wav") -> Path:
+def write_dataset(
+    root: Path, genres=("blues", "rock", "jazz"), per_genre: int = 2, seconds: float = 11.0, ext: str = ".wav"
+) -> Path:
     """root/<genre>/<genre>.0000N<ext> tones, a distinct pitch per genre and clip."""
     for gi, g in enumerate(genres):
         (root / g).mkdir(parents=True, exist_ok=True)
         for i in range(per_genre):
-            sf.write(root / g / f"{g}.{i:05d}{ext}", tone(seconds, 220.0 * (gi + 1) + 30 * i, seed=gi * 10 + i), SR,
-                     subtype="PCM_16")
+            sf.write(
+                root / g / f"{g}.{i:05d}{ext}",
+                tone(seconds, 220.0 * (gi + 1) + 30 * i, seed=gi * 10 + i),
+                SR,
+                subtype="PCM_16",
+            )
     return root
 
 
@@ -103,8 +125,16 @@ def mel_classifier(mel_store, tmp_path_factory):
 
     s, tracks = mel_store
     sp = splits.song_split(tracks, seed=0)
-    run = training.run_experiment("vanilla_cnn", s, sp, tmp_path_factory.mktemp("clf") / "vanilla_cnn-mel-song",
-                                  epochs=4, patience=4, batch_size=8, verbose=0)
+    run = training.run_experiment(
+        "vanilla_cnn",
+        s,
+        sp,
+        tmp_path_factory.mktemp("clf") / "vanilla_cnn-mel-song",
+        epochs=4,
+        patience=4,
+        batch_size=8,
+        verbose=0,
+    )
     return {**run, "split": sp}
 
 
@@ -130,8 +160,15 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 # -- why tests skip, in one line at the end of the run ------------------------------------------------------
-_EXTRA = {"keras": "tf", "tensorflow": "tf", "sklearn": "tf", "papermill": "tf", "nbformat": "tf", "seaborn": "tf",
-          "ipywidgets": "tf"}
+_EXTRA = {
+    "keras": "tf",
+    "tensorflow": "tf",
+    "sklearn": "tf",
+    "papermill": "tf",
+    "nbformat": "tf",
+    "seaborn": "tf",
+    "ipywidgets": "tf",
+}
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
@@ -155,4 +192,7 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"SKIPPED {n} test module(s) or test(s) because {', '.join(sorted(missing))} "
             f"{'is' if len(missing) == 1 else 'are'} not installed: run `pip install -e .[{','.join(extras)}]` "
-            f"(or `make setup`) to run them", yellow=True, bold=True)
+            f"(or `make setup`) to run them",
+            yellow=True,
+            bold=True,
+        )

@@ -9,6 +9,7 @@ player; in 05 the generator appears once and "generate" adds a player. Screensho
 Chromium comes from Debian (``apt-get install -y chromium fonts-dejavu-core``), never from ``playwright install``.
 Where it is missing the test skips with one line; ``.ci/run`` installs it. Deselected from ``make test``.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,8 +33,15 @@ from conftest import SHRUNK_QUICK, declared_overrides
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 WIDTH, HEIGHT = 1400, 900
 #: The shrunk quick profile, on the mel store only (what 05 needs), without the augmentation retraining.
 OVERRIDES = {**SHRUNK_QUICK, "FEATURE_KINDS": "mel", "SPLITS": "song", "AUGMENT_K": 0, "EPOCHS": 1}
@@ -63,8 +71,10 @@ AUDIO_JS = """async (root) => {
 
 def _skip_reason() -> str | None:
     if not CHROMIUM.exists():
-        return (f"browser test skipped: {CHROMIUM} is missing (as root: apt-get install -y chromium "
-                f"fonts-dejavu-core; never `playwright install`)")
+        return (
+            f"browser test skipped: {CHROMIUM} is missing (as root: apt-get install -y chromium "
+            f"fonts-dejavu-core; never `playwright install`)"
+        )
     try:
         import jupyterlab  # noqa: F401
         import playwright.sync_api  # noqa: F401
@@ -87,10 +97,21 @@ class Lab:
         self.log = open(root / "jupyterlab.log", "w")  # noqa: SIM115 (closed in close(), with the server)
         # a plain background process (no shell in between): self.proc.pid is the server's own PID
         self.proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("jupyter-lab")), "--no-browser", "--allow-root", "--ip=127.0.0.1",
-             f"--port={self.port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-             f"--ServerApp.root_dir={root}"],
-            stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+            [
+                str(Path(sys.executable).with_name("jupyter-lab")),
+                "--no-browser",
+                "--allow-root",
+                "--ip=127.0.0.1",
+                f"--port={self.port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={root}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
         (root / "jupyterlab.pid").write_text(str(self.proc.pid))
         self.pw = self.browser = None
         self.news_answered = False
@@ -110,8 +131,9 @@ class Lab:
             raise
 
     def _api(self, path: str, method: str = "GET"):
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/api/{path}", method=method,
-                                     headers={"Authorization": f"token {self.token}"})
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/api/{path}", method=method, headers={"Authorization": f"token {self.token}"}
+        )
         try:
             with urllib.request.urlopen(req, timeout=5) as r:
                 body = r.read()
@@ -152,8 +174,9 @@ class Lab:
         """JupyterLab asks once whether to fetch Jupyter news: answer "No"."""
         if self.news_answered:
             return
-        button = self.page.locator(".jp-Notification-Toast-Container button, .Toastify__toast button",
-                                   has_text=re.compile(r"^\s*No\s*$"))
+        button = self.page.locator(
+            ".jp-Notification-Toast-Container button, .Toastify__toast button", has_text=re.compile(r"^\s*No\s*$")
+        )
         try:
             button.first.wait_for(timeout=10_000)
             button.first.click()
@@ -195,8 +218,9 @@ class Lab:
 
     def cell(self, code: str):
         """The code cell whose source contains ``code``."""
-        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell",
-                                 has=self.page.locator(".jp-InputArea", has_text=code)).first
+        return self.page.locator(
+            ".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell", has=self.page.locator(".jp-InputArea", has_text=code)
+        ).first
 
 
 @pytest.fixture(scope="module")
@@ -211,18 +235,22 @@ def lab(tmp_path_factory):
     out = Path(os.environ.get("GTZAN_BROWSER_RUN") or tmp / "run")
     shutil.rmtree(out, ignore_errors=True)
     # one Jupyter installation of its own (trust database, settings), shared by the runner and the server
-    os.environ.update(GTZAN_DATA_HOME=str(tmp / "data"), GTZAN_RUNS_HOME=str(tmp / "runs"),
-                      JUPYTER_DATA_DIR=str(tmp / "jupyter" / "data"),
-                      JUPYTER_CONFIG_DIR=str(tmp / "jupyter" / "config"),
-                      JUPYTER_RUNTIME_DIR=str(tmp / "jupyter" / "runtime"),
-                      JUPYTERLAB_SETTINGS_DIR=str(tmp / "jupyter" / "lab-settings"),
-                      JUPYTERLAB_WORKSPACES_DIR=str(tmp / "jupyter" / "lab-workspaces"))
+    os.environ.update(
+        GTZAN_DATA_HOME=str(tmp / "data"),
+        GTZAN_RUNS_HOME=str(tmp / "runs"),
+        JUPYTER_DATA_DIR=str(tmp / "jupyter" / "data"),
+        JUPYTER_CONFIG_DIR=str(tmp / "jupyter" / "config"),
+        JUPYTER_RUNTIME_DIR=str(tmp / "jupyter" / "runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(tmp / "jupyter" / "lab-settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(tmp / "jupyter" / "lab-workspaces"),
+    )
     lab = None
     try:
         t0 = time.perf_counter()
         for start, stop in (("01", "02"), ("05", "06")):
-            pipeline.run_pipeline("quick", out=out, start=start, stop=stop,
-                                  overrides=declared_overrides(OVERRIDES, start, stop))
+            pipeline.run_pipeline(
+                "quick", out=out, start=start, stop=stop, overrides=declared_overrides(OVERRIDES, start, stop)
+            )
         t_run = time.perf_counter() - t0
         env = {k: v for k, v in os.environ.items() if k != "GTZAN_PAPERMILL"}  # the server's kernels are live
         live = out / "live"
@@ -251,9 +279,11 @@ def test_executed_notebooks_play_their_audio_and_show_no_error(lab):
         lab.full_height()  # every cell rendered, none windowed out
         cells = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell")
         try:
-            page.wait_for_function(f"() => document.querySelectorAll("
-                                   f"'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell').length >= {len(nb.cells)}",
-                                   timeout=30_000)
+            page.wait_for_function(
+                f"() => document.querySelectorAll("
+                f"'.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Cell').length >= {len(nb.cells)}",
+                timeout=30_000,
+            )
         except Exception:
             raise AssertionError(f"{name}: {cells.count()} of {len(nb.cells)} cells rendered") from None
         errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
@@ -289,9 +319,12 @@ def test_live_explorer_follows_the_genre(lab):
     img.first.wait_for(timeout=30_000)
     before = img.first.get_attribute("src")
     genre.select_option("jazz")
-    page.wait_for_function("""([sel, old]) => { const c = document.querySelectorAll(sel);
+    page.wait_for_function(
+        """([sel, old]) => { const c = document.querySelectorAll(sel);
         const i = c[c.length - 1]; return i && i.getAttribute('src') !== old; }""",
-                           arg=[".jp-NotebookPanel:not(.lm-mod-hidden) .widget-output img", before], timeout=60_000)
+        arg=[".jp-NotebookPanel:not(.lm-mod-hidden) .widget-output img", before],
+        timeout=60_000,
+    )
     assert clip.input_value() == "jazz.00000", f"after choosing jazz the clip is {clip.input_value()!r}"
     assert img.count() == 1, f"{img.count()} plots in the explorer"
     players = page.evaluate(AUDIO_JS, cell.locator(".widget-output").element_handle())
@@ -322,8 +355,9 @@ def test_live_generator_appears_once_and_makes_a_player(lab):
     players = page.evaluate(AUDIO_JS, output.element_handle())
     assert len(players) == 1 and players[0]["src"] and players[0]["duration"] > 0, players
     assert "seed 0" in output.inner_text()
-    written = [p for p in (lab.root / "05_vae_generation" / "audio").glob("*-seed0.wav")
-               if p.stat().st_mtime >= clicked - 1]
+    written = [
+        p for p in (lab.root / "05_vae_generation" / "audio").glob("*-seed0.wav") if p.stat().st_mtime >= clicked - 1
+    ]
     assert written, "the generated clip was not written as a wav"
     cell.scroll_into_view_if_needed()
     cell.screenshot(path=str(lab.shots / "live_05_generator.png"))

@@ -1,4 +1,5 @@
 """Layout discovery, validation of broken files, download with hash checks, CLI errors."""
+
 from __future__ import annotations
 
 import hashlib
@@ -10,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
-
 from conftest import SR, tone, write_dataset
+
 from gtzan_utils import data
 from gtzan_utils.errors import GtzanError
 
@@ -141,8 +142,20 @@ def test_validate_flags_audio_that_decodes_but_is_damaged(tmp_path):
 
 def test_cli_featurize_skips_damaged_files_and_keeps_the_rest(tmp_path):
     root = damaged_dataset(tmp_path / "genres", seconds=3.0)
-    r = _gtzan("featurize", str(root), "--kinds", "mfcc", "--slice-seconds", "1", "--n-slices", "2", "--jobs", "1",
-               "--store", str(tmp_path / "stores"))
+    r = _gtzan(
+        "featurize",
+        str(root),
+        "--kinds",
+        "mfcc",
+        "--slice-seconds",
+        "1",
+        "--n-slices",
+        "2",
+        "--jobs",
+        "1",
+        "--store",
+        str(tmp_path / "stores"),
+    )
     assert r.returncode == 0, r.stderr
     assert "Traceback" not in r.stderr
     assert "blues.00010" in r.stdout and "non-finite samples (NaN/inf), excluded" in r.stdout
@@ -152,8 +165,16 @@ def test_cli_featurize_skips_damaged_files_and_keeps_the_rest(tmp_path):
 
     (path,) = (tmp_path / "stores").iterdir()
     s = FeatureStore(path)
-    assert sorted(s.manifest.track_id.unique()) == ["blues.00000", "blues.00001", "blues.00002", "rock.00000",
-                                                    "rock.00001", "rock.00002", "rock.00011", "rock.00012"]
+    assert sorted(s.manifest.track_id.unique()) == [
+        "blues.00000",
+        "blues.00001",
+        "blues.00002",
+        "rock.00000",
+        "rock.00001",
+        "rock.00002",
+        "rock.00011",
+        "rock.00012",
+    ]
     assert s.manifest.groupby("track_id").size()[["blues.00000", "rock.00011", "rock.00012"]].tolist() == [2, 1, 1]
     assert np.isfinite(np.asarray(s.X, np.float32)).all()
 
@@ -241,8 +262,9 @@ def test_safe_extract_refuses_escape(tmp_path):
 
 # -- command line ---------------------------------------------------------------------------------------
 def _gtzan(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "gtzan_utils", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "gtzan_utils", *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
 
 
 @pytest.mark.parametrize("cmd", ["validate", "featurize"])

@@ -1,4 +1,5 @@
 """The notebooks' setup: TensorFlow imported without its start-up noise, versions checked, Drive folders on Colab."""
+
 from __future__ import annotations
 
 import os
@@ -13,19 +14,24 @@ from gtzan_utils.errors import GtzanError
 pytest.importorskip("tensorflow")
 
 # TensorFlow's own start-up lines, verbatim (long lines split only for the source's width)
-NOISE = "\n".join([
-    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
-    "I0000 00:00:1795897724.017072    9996 cudart_stub.cc:31] Could not find cuda drivers on your machine, "
-    "GPU will not be used.",
-    "E0000 00:00:1795897732.617804    9996 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
-    "Failed call to cuInit: UNKNOWN ERROR (303)",
-    "I0000 00:00:1795897724.101654    9996 cpu_feature_guard.cc:227] This TensorFlow binary is optimized to use "
-    "available CPU instructions in performance-critical operations.",
-    "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the appropriate "
-    "compiler flags.",
-    "E0000 00:00:1700000000.000000    1234 cuda_dnn.cc:8310] Unable to register cuDNN factory: Attempting to register "
-    "factory for plugin cuDNN when one has already been registered",
-]) + "\n"
+NOISE = (
+    "\n".join(
+        [
+            "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR",
+            "I0000 00:00:1795897724.017072    9996 cudart_stub.cc:31] Could not find cuda drivers on your machine, "
+            "GPU will not be used.",
+            "E0000 00:00:1795897732.617804    9996 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error: "
+            "Failed call to cuInit: UNKNOWN ERROR (303)",
+            "I0000 00:00:1795897724.101654    9996 cpu_feature_guard.cc:227] This TensorFlow binary is optimized "
+            "to use available CPU instructions in performance-critical operations.",
+            "To enable the following instructions: AVX2 FMA, in other operations, rebuild TensorFlow with the "
+            "appropriate compiler flags.",
+            "E0000 00:00:1700000000.000000    1234 cuda_dnn.cc:8310] Unable to register cuDNN factory: Attempting "
+            "to register factory for plugin cuDNN when one has already been registered",
+        ]
+    )
+    + "\n"
+)
 
 
 def test_start_up_noise_is_dropped_and_anything_else_kept():
@@ -43,11 +49,14 @@ def test_fd2_is_captured_and_restored(capfd):
 
 def test_tensorflow_imports_quietly_and_warnings_still_show(tmp_path):
     """A fresh interpreter without TF_CPP_MIN_LOG_LEVEL: no start-up line on stderr, a Python warning still there."""
-    code = ("import warnings\nfrom gtzan_utils import environment\ntf = environment.quiet_tensorflow()\n"
-            "tf.constant(1.0) + 1\nwarnings.warn('a real warning')\n")
+    code = (
+        "import warnings\nfrom gtzan_utils import environment\ntf = environment.quiet_tensorflow()\n"
+        "tf.constant(1.0) + 1\nwarnings.warn('a real warning')\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    err = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
-                         cwd=tmp_path).stderr
+    err = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path
+    ).stderr
     assert "UserWarning: a real warning" in err
     assert not environment.TF_NOISE.search(err), err
 

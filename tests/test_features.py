@@ -1,4 +1,5 @@
 """Slicing, shapes and values of every kind; parameter identity."""
+
 from __future__ import annotations
 
 import json
@@ -8,15 +9,16 @@ import sys
 import librosa
 import numpy as np
 import pytest
-
 from conftest import SR, tone
+
 from gtzan_utils import data, features
 from gtzan_utils.errors import GtzanError
 from gtzan_utils.features import FeatureParams
 
 
-@pytest.mark.parametrize("kind,shape", [("mfcc", (13, 216)), ("mel", (128, 216)), ("mel3", (128, 500, 3)),
-                                        ("mfcc_image", (64, 216, 3))])
+@pytest.mark.parametrize(
+    "kind,shape", [("mfcc", (13, 216)), ("mel", (128, 216)), ("mel3", (128, 500, 3)), ("mfcc_image", (64, 216, 3))]
+)
 def test_shapes_for_the_paper_slices(kind, shape):
     p = FeatureParams(kind=kind)
     assert p.shape == shape
@@ -73,7 +75,7 @@ def test_log_mel_equals_librosa_on_real_clip(samples_dir):
     y = _real_clip(samples_dir)
     x = features.compute_song(y, FeatureParams(kind="mel"))
     for i in (0, 5):
-        seg = y[i * 5 * SR:(i + 1) * 5 * SR]
+        seg = y[i * 5 * SR : (i + 1) * 5 * SR]
         ref = librosa.power_to_db(librosa.feature.melspectrogram(y=seg, sr=SR, n_fft=2048, hop_length=512, n_mels=128))
         np.testing.assert_allclose(x[i], ref, atol=1e-3)
 
@@ -81,14 +83,14 @@ def test_log_mel_equals_librosa_on_real_clip(samples_dir):
 def test_mfcc_equals_librosa_on_real_clip(samples_dir):
     y = _real_clip(samples_dir)
     x = features.compute_song(y, FeatureParams(kind="mfcc"))
-    ref = librosa.feature.mfcc(y=y[5 * SR:10 * SR], sr=SR, n_mfcc=13)
+    ref = librosa.feature.mfcc(y=y[5 * SR : 10 * SR], sr=SR, n_mfcc=13)
     np.testing.assert_allclose(x[1], ref, rtol=1e-4, atol=1e-2)
 
 
 def test_mel3_channels_match_their_resolutions(samples_dir):
     y = _real_clip(samples_dir)
     x = features.compute_song(y, FeatureParams(kind="mel3"))
-    seg = y[:5 * SR]
+    seg = y[: 5 * SR]
     for c, (win, hop) in enumerate([(551, 220), (1102, 551), (2205, 1102)]):
         S = librosa.feature.melspectrogram(y=seg, sr=SR, n_fft=win, hop_length=hop, win_length=win, n_mels=128)
         ref = np.log(S + 1e-6)
@@ -120,7 +122,9 @@ def test_params_key_is_stable_and_round_trips():
     q = FeatureParams.from_dict(json.loads(json.dumps(p.to_dict())))
     assert q == p and q.key == p.key
     assert FeatureParams(kind="mel").key != FeatureParams(kind="mfcc").key
-    code = "from gtzan_utils.features import FeatureParams as F; print(F(kind='mel3', slice_seconds=3.0, n_slices=10).key)"
+    code = (
+        "from gtzan_utils.features import FeatureParams as F; print(F(kind='mel3', slice_seconds=3.0, n_slices=10).key)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == p.key  # no dependence on the process (hash randomisation)
 

@@ -1,4 +1,5 @@
 """Judging generated audio: Fréchet distance, resynthesis, the judging table, the classifier it uses."""
+
 from __future__ import annotations
 
 import json
@@ -81,7 +82,9 @@ def test_judge_classifier_reuses_notebook_03s_model_or_trains_one(mel_store, mel
     sp = mel_classifier["split"]
     settings = dict(epochs=1, patience=1, batch_size=8, seed=0)
     trained = judge.judge_classifier(tmp_path / "empty_run", s, sp, tmp_path / "out05", **settings)
-    assert "trained in notebook 05" in trained["source"] and (tmp_path / "out05" / "classifier" / "model.keras").exists()
+    assert (
+        "trained in notebook 05" in trained["source"] and (tmp_path / "out05" / "classifier" / "model.keras").exists()
+    )
     # a run whose 03 has the model: it is loaded (same configuration), not trained again
     run = tmp_path / "run"
     nb03 = run / "03_vanilla_cnn" / "vanilla_cnn-mel-song"
@@ -102,7 +105,10 @@ def test_reconstruction_and_augmentation_slices(mel_store, mel_classifier, tmp_p
     gx, gy = judge.sample_per_genre(model, 2, seed=0)
     ax, ay = judge.augment_slices(model, 2, seed=0)
     n = len(s.labels)
-    assert gx.shape == ax.shape == (2 * n, *s.params.shape) and gy.tolist() == ay.tolist() == np.repeat(np.arange(n), 2).tolist()
+    assert (
+        gx.shape == ax.shape == (2 * n, *s.params.shape)
+        and gy.tolist() == ay.tolist() == np.repeat(np.arange(n), 2).tolist()
+    )
     assert not np.allclose(gx, ax)  # augmentation draws apart from the judging samples
     # the augmented run is a different configuration: trained into its own folder, metrics say how many extras
     sp = mel_classifier["split"]
@@ -112,15 +118,24 @@ def test_reconstruction_and_augmentation_slices(mel_store, mel_classifier, tmp_p
     assert aug["metrics"]["config_key"] != plain["metrics"]["config_key"]
     assert aug["metrics"]["protocol"]["n_extra_train_slices"] == 2 * n
     assert aug["metrics"]["protocol"]["n_test_slices"] == plain["metrics"]["protocol"]["n_test_slices"]
-    result = augment.summarize([{"without": {lv: plain["results"][lv]["accuracy"] for lv in ("slice", "song")},
-                                 "with": {lv: aug["results"][lv]["accuracy"] for lv in ("slice", "song")}}])
+    result = augment.summarize(
+        [
+            {
+                "without": {lv: plain["results"][lv]["accuracy"] for lv in ("slice", "song")},
+                "with": {lv: aug["results"][lv]["accuracy"] for lv in ("slice", "song")},
+            }
+        ]
+    )
     result.update(k_per_genre=2)
-    doc = judge.write_metrics(tmp_path / "m" / "vae_metrics.json", vae_config={"epochs": 1},
-                              history=__import__("pandas").DataFrame({"epoch": [0], "kl": [1.0]}),
-                              judged=judge.judge_sets(judge.embedding_model(plain["model"]), {"g": (gx, gy)},
-                                                      (x, y), s.labels),
-                              reconstruction={"mean_abs_error_db": float(err.mean())},
-                              protocol={"split": sp.name}, augmentation=result)
+    doc = judge.write_metrics(
+        tmp_path / "m" / "vae_metrics.json",
+        vae_config={"epochs": 1},
+        history=__import__("pandas").DataFrame({"epoch": [0], "kl": [1.0]}),
+        judged=judge.judge_sets(judge.embedding_model(plain["model"]), {"g": (gx, gy)}, (x, y), s.labels),
+        reconstruction={"mean_abs_error_db": float(err.mean())},
+        protocol={"split": sp.name},
+        augmentation=result,
+    )
     back = json.loads((tmp_path / "m" / "vae_metrics.json").read_text())
     assert back["augmentation"]["k_per_genre"] == 2 and back["judging"]["protocol"]["split"] == "song"
     assert back["judging"]["summary"][0]["set"] == "g" and doc["vae"]["epochs_run"] == 1
@@ -137,9 +152,11 @@ def test_pick_per_genre_takes_at_most_n_of_each(mel_store):
 
 
 def test_augmentation_summary_is_mean_and_std_over_folds_of_a_hand_made_case():
-    folds = [{"without": {"slice": 0.50, "song": 0.6}, "with": {"slice": 0.60, "song": 0.6}},
-             {"without": {"slice": 0.70, "song": 0.8}, "with": {"slice": 0.60, "song": 1.0}},
-             {"without": {"slice": 0.60, "song": 0.7}, "with": {"slice": 0.90, "song": 0.8}}]
+    folds = [
+        {"without": {"slice": 0.50, "song": 0.6}, "with": {"slice": 0.60, "song": 0.6}},
+        {"without": {"slice": 0.70, "song": 0.8}, "with": {"slice": 0.60, "song": 1.0}},
+        {"without": {"slice": 0.60, "song": 0.7}, "with": {"slice": 0.90, "song": 0.8}},
+    ]
     s = augment.summarize(folds)
     assert s["without"]["slice"]["mean"] == pytest.approx(0.60)
     assert s["without"]["slice"]["std"] == pytest.approx(0.10)  # sample std (ddof=1) of .5, .7, .6
@@ -158,8 +175,7 @@ def test_augmentation_summary_is_mean_and_std_over_folds_of_a_hand_made_case():
 def test_augmentation_is_refused_on_a_split_that_is_not_k_fold(mel_store, mel_classifier, tmp_path):
     s, _ = mel_store
     with pytest.raises(GtzanError, match="k-fold"):
-        augment.augmentation_kfold(tmp_path, s, mel_classifier["split"], tmp_path / "a", k=1, settings={},
-                                   vae_kw={})
+        augment.augmentation_kfold(tmp_path, s, mel_classifier["split"], tmp_path / "a", k=1, settings={}, vae_kw={})
 
 
 def test_resynthesis_inverts_in_bounded_chunks(mel_store, monkeypatch):
@@ -177,8 +193,9 @@ def test_resynthesis_inverts_in_bounded_chunks(mel_store, monkeypatch):
     out = judge.resynthesize(x, s.params, n_iter=2, inverse="pinv", chunk=3)
     assert sizes == [3, 3, 1] and out.shape == x.shape
     sizes.clear()
-    feats, emb = judge.resynthesize(x, s.params, n_iter=2, inverse="pinv", chunk=4,
-                                    embed=lambda audio: audio[:, :5] * 0 + len(audio))
+    feats, emb = judge.resynthesize(
+        x, s.params, n_iter=2, inverse="pinv", chunk=4, embed=lambda audio: audio[:, :5] * 0 + len(audio)
+    )
     assert sizes == [4, 3] and feats.shape == x.shape and emb.shape == (7, 5)
     assert emb[:, 0].tolist() == [4, 4, 4, 4, 3, 3, 3]  # each chunk's audio embedded as it came
     with pytest.raises(GtzanError, match="chunk"):
@@ -206,3 +223,7 @@ def test_judge_sets_adds_the_pretrained_listener_when_given(mel_store, mel_class
     assert np.isnan(overall.loc["no audio", "fad"]) and np.isnan(overall.loc["no audio", "musicnn_accuracy"])
     summary = judge.summary_table(t)
     assert {"musicnn accuracy", "FAD, all", "FAD, genre mean"} <= set(summary.columns)
+
+
+# trains models or runs TensorFlow graphs: not in `make test-fast`
+pytestmark = pytest.mark.slow

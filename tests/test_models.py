@@ -1,4 +1,5 @@
 """Registry models: build for every input kind they accept, train a step, save/load, offline weights."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,10 +44,14 @@ def test_each_model_builds_for_each_kind_and_trains_a_step(name):
 def test_transfer_heads_follow_the_paper():
     mob = models.build_model("mobilenetv2", TINY["mfcc_image"], "mfcc_image", weights=None)
     den = models.build_model("densenet121", TINY["mel3"], "mel3", weights=None)
-    assert "head_bn2" not in [l.name for l in mob.layers]
-    assert {"head_pool", "head_bn", "head_dropout", "head_dense", "head_bn2", "head_dropout2"} <= {l.name for l in den.layers}
+    assert "head_bn2" not in [layer.name for layer in mob.layers]
+    assert {"head_pool", "head_bn", "head_dropout", "head_dense", "head_bn2", "head_dropout2"} <= {
+        layer.name for layer in den.layers
+    }
     assert den.optimizer.learning_rate.numpy() == pytest.approx(1e-4)
-    assert models.base_of(mob) is not None and models.base_of(models.build_model("vanilla_cnn", (13, 40), "mfcc")) is None
+    assert (
+        models.base_of(mob) is not None and models.base_of(models.build_model("vanilla_cnn", (13, 40), "mfcc")) is None
+    )
 
 
 def test_small_inputs_are_enlarged_for_imagenet_bases():
@@ -96,9 +101,9 @@ def test_unfreeze_top_keeps_batchnorm_frozen(tmp_path):
     m = models.build_model("mobilenetv2", TINY["mfcc_image"], "mfcc_image", weights=str(path))
     models.unfreeze_top(m, n_layers=10, learning_rate=1e-5)
     base = models.base_of(m)
-    trainable = [l for l in base.layers if l.trainable]
+    trainable = [layer for layer in base.layers if layer.trainable]
     assert 0 < len(trainable) <= 10
-    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in trainable)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in trainable)
 
 
 @pytest.mark.parametrize("name,kind", [("nope", "mel"), ("mobilenetv2", "chroma")])
@@ -115,3 +120,7 @@ def test_the_base_can_be_frozen_without_pretrained_weights():
     assert models.parse_train_base("Frozen") is False and models.parse_train_base("auto") is None
     with pytest.raises(GtzanError, match="TRAIN_BASE"):
         models.parse_train_base("half")
+
+
+# trains models or runs TensorFlow graphs: not in `make test-fast`
+pytestmark = pytest.mark.slow

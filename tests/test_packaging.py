@@ -1,12 +1,13 @@
 """Dependencies: the ranges the code needs are declared, and a missing extra is named when tests skip."""
+
 from __future__ import annotations
 
 import os
 import re
 import subprocess
 import sys
-import tomllib
 
+import tomllib
 from conftest import REPO
 
 
@@ -46,8 +47,14 @@ def test_a_run_without_keras_says_why_in_one_line(tmp_path):
     fake.mkdir(parents=True)
     (fake / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'keras'\", name='keras')\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), os.environ.get("PYTHONPATH", "")])}
-    r = subprocess.run([sys.executable, "-m", "pytest", "tests/test_models.py", "tests/test_judge.py", "-q",
-                        "-p", "no:cacheprovider"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/test_models.py", "tests/test_judge.py", "-q", "-p", "no:cacheprovider"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode in (0, 5), r.stdout[-2000:]  # all skipped (5: nothing collected) is not a failure
     last = r.stdout.strip().splitlines()[-2:]  # the line, then pytest's final counts
     assert last[1].startswith("2 skipped"), r.stdout[-2000:]

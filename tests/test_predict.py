@@ -1,4 +1,5 @@
 """gtzan predict: any readable file, any length, rate or channels; bad files reported and skipped."""
+
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ import soundfile as sf
 keras = pytest.importorskip("keras")
 
 from conftest import SR, tone  # noqa: E402
+
 from gtzan_utils import predict  # noqa: E402
 from gtzan_utils.errors import GtzanError  # noqa: E402
 
@@ -79,8 +81,9 @@ def test_cli_predicts_the_real_samples_and_skips_a_corrupt_file(model_dir, sampl
     assert len(doc["predictions"]) == 4 and doc["skipped"][0]["file"] == str(corrupt)
     assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-4 for p in doc["predictions"])
     assert all(p["n_slices"] == 30 for p in doc["predictions"])  # 30-s GTZAN clips, 1-s slices
-    none = subprocess.run(cmd[:4] + [str(corrupt), "--model", str(model_dir)], capture_output=True, text=True,
-                          timeout=300)
+    none = subprocess.run(
+        cmd[:4] + [str(corrupt), "--model", str(model_dir)], capture_output=True, text=True, timeout=300
+    )
     assert none.returncode == 1
 
 
@@ -104,8 +107,12 @@ def test_cli_skips_damaged_audio_naming_the_reason(model_dir, tmp_path):
     sf.write(tmp_path / "nan44k.wav", nan, 44100, subtype="FLOAT")  # NaN, and a rate that needs resampling
     sf.write(tmp_path / "silent.wav", np.zeros(2 * SR, np.float32), SR)
     files = [str(tmp_path / n) for n in ("nan44k.wav", "good.wav", "silent.wav")]
-    r = subprocess.run([sys.executable, "-m", "gtzan_utils", "predict", *files, "--model", str(model_dir)],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "gtzan_utils", "predict", *files, "--model", str(model_dir)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 2, r.stderr  # some files skipped, the others predicted
     assert "Traceback" not in r.stderr
     assert len(r.stdout.strip().splitlines()) == 1 and "good.wav (2 slices)" in r.stdout
@@ -113,3 +120,7 @@ def test_cli_skips_damaged_audio_naming_the_reason(model_dir, tmp_path):
     assert len(skipped) == 2
     assert "nan44k.wav" in skipped[0] and "1 non-finite samples (NaN/inf)" in skipped[0]
     assert "silent.wav" in skipped[1] and "all silent" in skipped[1]
+
+
+# trains models or runs TensorFlow graphs: not in `make test-fast`
+pytestmark = pytest.mark.slow

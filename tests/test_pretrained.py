@@ -1,6 +1,7 @@
 """musicnn rebuilt in Keras 3: equivalence with the original TF1 graphs on real clips, tag sanity, the float32 log,
 the musicnn store kind, embeddings, a training step of each new row (musicnn head, baseline, probe), predict.
 No network access: every socket connection to a non-loopback address fails in this module."""
+
 from __future__ import annotations
 
 import json
@@ -15,6 +16,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from conftest import write_dataset  # noqa: E402
+
 from gtzan_utils import baseline, data, models, pretrained, splits, store, training  # noqa: E402
 from gtzan_utils.errors import GtzanError  # noqa: E402
 from gtzan_utils.features import FeatureParams, compute_song, musicnn_log_mel  # noqa: E402
@@ -26,7 +28,9 @@ try:
     HAVE_MUSICNN = True
 except GtzanError:
     HAVE_MUSICNN = False
-needs_weights = pytest.mark.skipif(not HAVE_MUSICNN, reason="musicnn weights absent: pip install --no-deps musicnn==0.1.0")
+needs_weights = pytest.mark.skipif(
+    not HAVE_MUSICNN, reason="musicnn weights absent: pip install --no-deps musicnn==0.1.0"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -110,7 +114,7 @@ def test_input_features_float32_and_batches():
 def test_float32_log_keeps_real_songs_apart_where_float16_collapses(samples_dir):
     """Fails with the float16 recipe: on real music it overflows to inf and every clip gets the same tags."""
     model = pretrained.load_backbone("MSD_musicnn")
-    clips = [_real_clip(samples_dir, g)[:22050 * 10] for g in ("jazz", "pop", "classical")]
+    clips = [_real_clip(samples_dir, g)[: 22050 * 10] for g in ("jazz", "pop", "classical")]
     ours = np.stack([pretrained.input_features(y, 22050) for y in clips])
     assert _input_is_sound(ours)
     tags_ours = model.predict(ours, verbose=0)[0]
@@ -129,13 +133,24 @@ def tf1_reference(tmp_path_factory):
     if not d.is_dir():
         pytest.skip("../shared/gtzan_samples is absent")
     tmp = tmp_path_factory.mktemp("tf1")
-    feats = [pretrained.input_features(data.read_audio(d / g / f"{g}.00000.au")[0], 22050)
-             for g in ("jazz", "metal", "classical", "pop")]
+    feats = [
+        pretrained.input_features(data.read_audio(d / g / f"{g}.00000.au")[0], 22050)
+        for g in ("jazz", "metal", "classical", "pop")
+    ]
     x = np.stack([f[:187] for f in feats] + [f[900:1087] for f in feats]).astype(np.float32)
     np.save(tmp / "x.npy", x)
-    proc = subprocess.run([sys.executable, str(HERE / "tf1_musicnn_reference.py"), str(tmp / "x.npy"), str(tmp),
-                           *[str(pretrained.checkpoint_dir(c)) for c in pretrained.CHECKPOINTS]],
-                          capture_output=True, text=True, timeout=900)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(HERE / "tf1_musicnn_reference.py"),
+            str(tmp / "x.npy"),
+            str(tmp),
+            *[str(pretrained.checkpoint_dir(c)) for c in pretrained.CHECKPOINTS],
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return x, {c: np.load(tmp / f"{c}.npz") for c in pretrained.CHECKPOINTS}
 
@@ -156,8 +171,10 @@ def test_keras_rebuild_matches_the_tf1_graph_on_real_clips(checkpoint, tf1_refer
 
 @needs_weights
 def test_tags_of_real_clips(samples_dir):
-    first = {g: pretrained.top_tags(_real_clip(samples_dir, g), 22050, "MSD_musicnn", k=2)[0][0]
-             for g in ("jazz", "pop", "metal")}
+    first = {
+        g: pretrained.top_tags(_real_clip(samples_dir, g), 22050, "MSD_musicnn", k=2)[0][0]
+        for g in ("jazz", "pop", "metal")
+    }
     assert first["jazz"] == "jazz" and first["pop"] == "pop" and first["metal"] in ("metal", "heavy metal")
     mtt = pretrained.top_tags(_real_clip(samples_dir, "classical"), 22050, "MTT_musicnn", k=3)
     assert mtt[0][0] == "classical" and mtt[0][1] > 0.5 and len(mtt) == 3
@@ -170,7 +187,7 @@ def test_embed_audio_shapes_and_clip_lists():
     clips = (0.1 * rng.standard_normal((3, 4 * sr))).astype(np.float32)
     e = pretrained.embed_audio(clips, sr)
     assert e.shape == (3, 200) and e.dtype == np.float32
-    mixed = pretrained.embed_audio([clips[0], clips[1][:3 * sr]], sr)  # a list of unequal lengths
+    mixed = pretrained.embed_audio([clips[0], clips[1][: 3 * sr]], sr)  # a list of unequal lengths
     np.testing.assert_allclose(mixed[0], e[0], rtol=1e-4, atol=1e-4)
     assert pretrained.embed_audio(clips[:1], sr, "MSD_vgg").shape == (1, 256)
 
@@ -194,11 +211,11 @@ def test_musicnn_kind_is_16k_and_sliced_like_the_others(musicnn_stores):
     assert m.params.shape == (96, 1 + 3 * 16000 // 256) and mel.params.sr == 22050
     assert list(m.manifest.track_id) == list(mel.manifest.track_id)  # same slices, same songs: same splits
     y16, _ = data.read_audio(tracks.path[0], sr=16000)  # the store resampled each song once to 16 kHz
-    want = np.swapaxes(pretrained.input_features(y16[:3 * 16000], 16000), 0, 1)
+    want = np.swapaxes(pretrained.input_features(y16[: 3 * 16000], 16000), 0, 1)
     np.testing.assert_allclose(m.read([0])[0], want, rtol=2e-3, atol=2e-3)
     y22, _ = data.read_audio(tracks.path[0])  # the other kinds are unchanged by the second rate
     np.testing.assert_allclose(mel.read([0, 1]), compute_song(y22, mel.params), rtol=1e-3, atol=0.05)
-    np.testing.assert_allclose(musicnn_log_mel(y16[:3 * 16000], m.params), want, rtol=1e-6)
+    np.testing.assert_allclose(musicnn_log_mel(y16[: 3 * 16000], m.params), want, rtol=1e-6)
 
 
 @needs_weights
@@ -246,8 +263,17 @@ def test_musicnn_head_trains_saves_and_predicts(musicnn_stores, tmp_path):
 
     stores, tracks, split, _ = musicnn_stores
     s = stores["musicnn"]
-    r = training.run_experiment("msd_musicnn", s, split, tmp_path / "run", epochs=1, batch_size=8, patience=1,
-                                weights="MSD_musicnn", train_base=False)
+    r = training.run_experiment(
+        "msd_musicnn",
+        s,
+        split,
+        tmp_path / "run",
+        epochs=1,
+        batch_size=8,
+        patience=1,
+        weights="MSD_musicnn",
+        train_base=False,
+    )
     proto = r["metrics"]["protocol"]
     assert proto["pretrained"] == "MSD_musicnn" and proto["base"] == "frozen" and proto["backbone"] == "MSD_musicnn"
     base = models.base_of(r["model"])
@@ -278,7 +304,14 @@ def test_imagenet_inputs_are_scaled_as_their_weights_expect():
 def test_cached_imagenet_weights_or_not_run(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     assert "not cached" in models.not_run_reason("densenet121", "cached")
-    assert models.not_run_reason("densenet121", "imagenet") is None and models.not_run_reason("msd_musicnn", "cached") is None
+    assert (
+        models.not_run_reason("densenet121", "imagenet") is None
+        and models.not_run_reason("msd_musicnn", "cached") is None
+    )
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / models.IMAGENET_FILES["densenet121"]).write_bytes(b"x")
     assert models.not_run_reason("densenet121", "cached") is None
+
+
+# trains models or runs TensorFlow graphs: not in `make test-fast`
+pytestmark = pytest.mark.slow

@@ -1,4 +1,5 @@
 """Progress under papermill is a few plain text lines, not a live bar that a saved notebook shows stale."""
+
 from __future__ import annotations
 
 from gtzan_utils.progress import progress

@@ -1,4 +1,5 @@
 """Table 1 from a run folder: every paper cell, "not run" where the run has nothing, CSV and Markdown."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,20 @@ def _doc(model, kind, split, acc, song=None, leaky=False, folds=1, std=None):
     res = {"slice": {"accuracy": acc}} if std is None else {"slice": {"accuracy_mean": acc, "accuracy_std": std}}
     if song is not None:
         res["song"] = {"accuracy": song} if std is None else {"accuracy_mean": song, "accuracy_std": std}
-    return {"model": model, "kind": kind, "results": res,
-            "protocol": {"split": split, "leaky": leaky, "folds": folds, "n_test_songs": 10, "pretrained": False,
-                         "epochs_run": 3, "seed": 0}}
+    return {
+        "model": model,
+        "kind": kind,
+        "results": res,
+        "protocol": {
+            "split": split,
+            "leaky": leaky,
+            "folds": folds,
+            "n_test_songs": 10,
+            "pretrained": False,
+            "epochs_run": 3,
+            "seed": 0,
+        },
+    }
 
 
 def _write(run, nb, name, doc):
@@ -41,8 +53,12 @@ def test_table1_puts_each_figure_beside_its_protocol(tmp_path):
     run = tmp_path / "run"
     _write(run, "03_vanilla_cnn", "vanilla_cnn-mfcc-song", _doc("vanilla_cnn", "mfcc", "song", 0.40, 0.50))
     _write(run, "03_vanilla_cnn", "vanilla_cnn-mfcc-paper", _doc("vanilla_cnn", "mfcc", "paper", 0.85, leaky=True))
-    _write(run, "03_vanilla_cnn", "vanilla_cnn-mel-kfold",
-           _doc("vanilla_cnn", "mel", "kfold", 0.60, 0.70, folds=5, std=0.05))
+    _write(
+        run,
+        "03_vanilla_cnn",
+        "vanilla_cnn-mel-kfold",
+        _doc("vanilla_cnn", "mel", "kfold", 0.60, 0.70, folds=5, std=0.05),
+    )
     (run / "04_transfer_learning" / "broken").mkdir(parents=True)
     (run / "04_transfer_learning" / "broken" / "metrics.json").write_text("{ half written")
     docs = results.collect(run)
@@ -73,10 +89,18 @@ def test_markdown_table_shape():
 
 def test_rows_beyond_the_paper_follow_its_cells(tmp_path):
     run = tmp_path / "run"
-    _write(run, "04_transfer_learning", "baseline_lr-mel-kfold", _doc("baseline_lr", "mel", "kfold", 0.6, 0.7, folds=5,
-                                                                      std=0.05))
-    _write(run, "04_transfer_learning", "probe_mtt_musicnn-musicnn-song", _doc("probe_mtt_musicnn", "musicnn", "song",
-                                                                                0.8, 0.9))
+    _write(
+        run,
+        "04_transfer_learning",
+        "baseline_lr-mel-kfold",
+        _doc("baseline_lr", "mel", "kfold", 0.6, 0.7, folds=5, std=0.05),
+    )
+    _write(
+        run,
+        "04_transfer_learning",
+        "probe_mtt_musicnn-musicnn-song",
+        _doc("probe_mtt_musicnn", "musicnn", "song", 0.8, 0.9),
+    )
     t = results.table1(results.collect(run))
     f = results.format_table1(t).set_index("model")
     assert f.loc["baseline_lr", "paper (leaky val.)"] == results.BASELINE
@@ -84,15 +108,17 @@ def test_rows_beyond_the_paper_follow_its_cells(tmp_path):
     assert f.loc["probe_mtt_musicnn", "paper (leaky val.)"] == results.BEYOND
     assert f.loc["probe_mtt_musicnn", "ours, test songs"] == "90.0%"
     assert f.loc["msd_musicnn", "ours, test songs"] == results.NOT_RUN
-    assert list(t.model[:len(results.PAPER_TABLE1)]) == [m for m, _, _ in results.PAPER_TABLE1]
+    assert list(t.model[: len(results.PAPER_TABLE1)]) == [m for m, _, _ in results.PAPER_TABLE1]
 
 
 def test_best_model_is_chosen_on_validation_never_on_test(tmp_path):
     run = tmp_path / "run"
 
     def experiment(name, test_song, val_song, split="song", folds=1):
-        doc = {**_doc("vanilla_cnn", "mel", split, test_song, song=test_song, folds=folds),
-               "validation": {"song": {"accuracy": val_song}}}
+        doc = {
+            **_doc("vanilla_cnn", "mel", split, test_song, song=test_song, folds=folds),
+            "validation": {"song": {"accuracy": val_song}},
+        }
         d = _write(run, "03_vanilla_cnn", name, doc)
         target = d / "fold_0" if folds > 1 else d
         target.mkdir(exist_ok=True)

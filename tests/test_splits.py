@@ -1,4 +1,5 @@
 """Splits: song-level sides never share a song (but for `paper`), pure functions of (tracks, seed)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -18,8 +19,10 @@ def gtzan_tracks(per_genre=100) -> pd.DataFrame:
 
 
 def manifest_of(tracks, n=6) -> pd.DataFrame:
-    return pd.DataFrame([(t, g, s) for t, g in zip(tracks.track_id, tracks.genre) for s in range(n)],
-                        columns=["track_id", "genre", "slice_index"])
+    return pd.DataFrame(
+        [(t, g, s) for t, g in zip(tracks.track_id, tracks.genre) for s in range(n)],
+        columns=["track_id", "genre", "slice_index"],
+    )
 
 
 def songs(keys):
@@ -97,8 +100,10 @@ def test_save_load_round_trip(tmp_path):
 
 
 def _filtered_lists(meta_dir):
-    return {s: [splits._track_name(l) for l in (meta_dir / f"{n}_filtered.txt").read_text().splitlines() if l.strip()]
-            for s, n in zip(splits.SUBSETS, ("train", "valid", "test"))}
+    return {
+        s: [splits._track_name(x) for x in (meta_dir / f"{n}_filtered.txt").read_text().splitlines() if x.strip()]
+        for s, n in zip(splits.SUBSETS, ("train", "valid", "test"))
+    }
 
 
 def test_filtered_split_on_gtzan_names(meta_dir):

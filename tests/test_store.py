@@ -1,4 +1,5 @@
 """Feature store: values, layout, resume after a kill, no pickles, clear errors."""
+
 from __future__ import annotations
 
 import json
@@ -143,9 +144,17 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_store(tiny_dataset
     path = store.store_path(tmp_path / "s", tracks, P)
     path.mkdir(parents=True)
     holder = subprocess.Popen(  # another process that holds the store's lock, as a running featurize does
-        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
-         "f.write('process 4242 on elsewhere'); f.flush(); print('locked', flush=True); sys.stdin.read()",
-         str(path / ".lock")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys; f = open(sys.argv[1], 'a+'); fcntl.flock(f, fcntl.LOCK_EX); "
+            "f.write('process 4242 on elsewhere'); f.flush(); print('locked', flush=True); sys.stdin.read()",
+            str(path / ".lock"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(GtzanError, match="being written by process 4242 on elsewhere") as exc:

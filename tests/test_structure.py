@@ -1,4 +1,5 @@
 """The package's shape: imports point down (no module imports one that imports it back, at any depth)."""
+
 from __future__ import annotations
 
 import ast
@@ -33,7 +34,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(m)
         for d in sorted(graph[m]):
             if state.get(d) == 1:
-                return stack[stack.index(d):] + [d]
+                return stack[stack.index(d) :] + [d]
             if d not in state and (cycle := visit(d)):
                 return cycle
         stack.pop()

@@ -1,4 +1,5 @@
 """Tests of the embedded synthetic GTZAN (gtzan_utils.synth)."""
+
 import json
 import os
 
@@ -90,8 +91,7 @@ def test_other_arguments_regenerate(tmp_path):
 
 
 def test_parallel_matches_serial(tmp_path):
-    out = make_synthetic_gtzan(tmp_path, per_genre=2, seconds=1, genres=("rock", "disco"), n_jobs=2,
-                               progress=False)
+    out = make_synthetic_gtzan(tmp_path, per_genre=2, seconds=1, genres=("rock", "disco"), n_jobs=2, progress=False)
     assert len(_wavs(out)) == 4
     y, _ = sf.read(str(out / "disco" / "disco.00001.wav"), dtype="float32")
     np.testing.assert_allclose(y, synth_clip("disco", 1, seconds=1), atol=1.5 / 32768)
@@ -104,9 +104,20 @@ def test_refuses_a_foreign_folder(tmp_path):
         make_synthetic_gtzan(tmp_path, per_genre=1, seconds=1, progress=False)
 
 
-@pytest.mark.parametrize("kwargs", [dict(per_genre=0), dict(per_genre=2.5), dict(seconds=0), dict(seconds=-1),
-                                    dict(seconds=float("nan")), dict(genres=("blues", "polka")), dict(genres=()),
-                                    dict(seed=-1), dict(n_jobs=0)])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(per_genre=0),
+        dict(per_genre=2.5),
+        dict(seconds=0),
+        dict(seconds=-1),
+        dict(seconds=float("nan")),
+        dict(genres=("blues", "polka")),
+        dict(genres=()),
+        dict(seed=-1),
+        dict(n_jobs=0),
+    ],
+)
 def test_bad_arguments(tmp_path, kwargs):
     with pytest.raises(GtzanError):
         make_synthetic_gtzan(tmp_path, **{"per_genre": 1, "seconds": 1, "progress": False, **kwargs})

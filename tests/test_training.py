@@ -1,4 +1,5 @@
 """Training from the store, evaluation, metrics.json, resume after a kill."""
+
 from __future__ import annotations
 
 import json
@@ -10,6 +11,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from conftest import write_dataset  # noqa: E402
+
 from gtzan_utils import batches, data, evaluate, splits, store, training  # noqa: E402
 from gtzan_utils.features import FeatureParams  # noqa: E402
 
@@ -48,8 +50,15 @@ def test_train_stats_use_only_the_given_rows(tiny_store):
 
 
 def test_song_level_is_the_mean_of_slice_probabilities():
-    probs = np.array([[0.6, 0.4], [0.1, 0.9], [0.2, 0.8],   # song a: mean (0.3, 0.7) → 1, though slice 0 says 0
-                      [0.9, 0.1], [0.7, 0.3]])             # song b: → 0
+    probs = np.array(
+        [
+            [0.6, 0.4],
+            [0.1, 0.9],
+            [0.2, 0.8],  # song a: mean (0.3, 0.7) → 1, though slice 0 says 0
+            [0.9, 0.1],
+            [0.7, 0.3],
+        ]
+    )  # song b: → 0
     songs = evaluate.song_level(["a", "a", "a", "b", "b"], probs, [1, 1, 1, 0, 0])
     assert songs.loc["a", "y_pred"] == 1 and songs.loc["b", "y_pred"] == 0
     np.testing.assert_allclose(songs.loc["a", "probs"], [0.3, 0.7])
@@ -246,8 +255,16 @@ def test_killed_fine_tuning_resumes_stage_two(tiny_store, tmp_path):
     """A kill during stage 2 must resume stage 2 from its own backup, not hand that backup to stage 1."""
     s, tracks = tiny_store
     sp = splits.song_split(tracks, seed=0)
-    kw = dict(epochs=2, patience=10, verbose=0, fine_tune_epochs=2, fine_tune_layers=5, train_base=False,
-              input_size=(32, 32), max_train_slices=12)
+    kw = dict(
+        epochs=2,
+        patience=10,
+        verbose=0,
+        fine_tune_epochs=2,
+        fine_tune_layers=5,
+        train_base=False,
+        input_size=(32, 32),
+        max_train_slices=12,
+    )
     with pytest.raises(KeyboardInterrupt):
         training.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[_Kill(2)], **kw)
     assert (tmp_path / "ft" / "stage1.keras").exists() and (tmp_path / "ft" / "backup_stage2").exists()
@@ -257,3 +274,7 @@ def test_killed_fine_tuning_resumes_stage_two(tiny_store, tmp_path):
     assert r["history"].epoch.tolist() == [0, 1, 2, 3]
     assert r["metrics"]["protocol"]["base"].startswith("frozen, then top 5 layers fine-tuned")
     assert not (tmp_path / "ft" / "stage1.keras").exists() and not (tmp_path / "ft" / "backup_stage2").exists()
+
+
+# trains models or runs TensorFlow graphs: not in `make test-fast`
+pytestmark = pytest.mark.slow

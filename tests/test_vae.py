@@ -1,4 +1,5 @@
 """The genre-conditioned VAE and genre + duration → audio generation, on tiny inputs."""
+
 from __future__ import annotations
 
 import types
@@ -181,8 +182,24 @@ def test_cli_generate_writes_a_wav_of_the_asked_length(tmp_path):
     model_path = tmp_path / "vae.keras"
     build_vae(input_shape=(128, 44), latent_dim=4).save(model_path)
     out = tmp_path / "out" / "jazz.wav"
-    cmd = [sys.executable, "-m", "gtzan_utils", "generate", "--genre", "jazz", "--seconds", "2.5",
-           "--model", str(model_path), "--out", str(out), "--lowpass", "4000", "--inverse", "pinv"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gtzan_utils",
+        "generate",
+        "--genre",
+        "jazz",
+        "--seconds",
+        "2.5",
+        "--model",
+        str(model_path),
+        "--out",
+        str(out),
+        "--lowpass",
+        "4000",
+        "--inverse",
+        "pinv",
+    ]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     info = sf.info(out)
@@ -227,8 +244,17 @@ def test_trained_samples_follow_the_genre(mel_store, tmp_path):
     in that genre's mel band, so the decoder uses the genre, not only z (≈ 40 s)."""
     s, tracks = mel_store
     sp = splits.song_split(tracks, seed=0)
-    m = vae.train_vae(s, sp, tmp_path / "v", epochs=200, batch_size=8, latent_dim=4, warmup_epochs=2,
-                      filters=(8, 16, 32, 32), verbose=0)["model"]
+    m = vae.train_vae(
+        s,
+        sp,
+        tmp_path / "v",
+        epochs=200,
+        batch_size=8,
+        latent_dim=4,
+        warmup_epochs=2,
+        filters=(8, 16, 32, 32),
+        verbose=0,
+    )["model"]
     x, y = s.read(np.arange(len(s))), s.y
     peaks = {}
     for g in np.unique(y):
@@ -298,8 +324,9 @@ def test_a_cached_vae_is_keyed_by_the_split_members(mel_store, tmp_path):
 def test_free_bits_floor_the_kl_term(mel_store):
     s, _ = mel_store
     x, y = s.read([0, 1, 2, 3]), s.y[[0, 1, 2, 3]]
-    m = vae.build_vae(s.params.shape, len(s.labels), latent_dim=3, mean=-40.0, std=15.0, filters=(4, 4, 8, 8),
-                      free_bits=5.0)
+    m = vae.build_vae(
+        s.params.shape, len(s.labels), latent_dim=3, mean=-40.0, std=15.0, filters=(4, 4, 8, 8), free_bits=5.0
+    )
     rec, kl, kl_term = m._vae_losses(x, y, training=False)
     kl, kl_term = float(kl), float(kl_term)
     assert kl_term >= 3 * 5.0 - 1e-4 and kl_term >= kl  # each dimension counts at least 5 nats
@@ -321,18 +348,29 @@ def test_the_quick_vae_makes_samples_a_listener_assigns_to_their_genre(tmp_path)
     from gtzan_utils import data, pipeline, store, synth, training
 
     genres = ("blues", "classical", "disco", "hiphop", "metal")
-    root = synth.make_synthetic_gtzan(tmp_path / "synth", per_genre=4, seconds=10.0, seed=0, genres=genres,
-                                      progress=False)
+    root = synth.make_synthetic_gtzan(
+        tmp_path / "synth", per_genre=4, seconds=10.0, seed=0, genres=genres, progress=False
+    )
     tracks = data.find_dataset(root)
-    s = store.build_store(tracks, FeatureParams(kind="mel", slice_seconds=2.0, n_slices=5), tmp_path / "stores",
-                          n_jobs=1, progress=False)
+    s = store.build_store(
+        tracks, FeatureParams(kind="mel", slice_seconds=2.0, n_slices=5), tmp_path / "stores", n_jobs=1, progress=False
+    )
     sp = splits.song_split(tracks, seed=0)
     q = pipeline.load_profile("quick")["05_vae_generation"]
-    m = vae.train_vae(s, sp, tmp_path / "v", epochs=25, batch_size=q["BATCH_SIZE"], latent_dim=q["LATENT_DIM"],
-                      warmup_epochs=q["WARMUP_EPOCHS"], free_bits=q["FREE_BITS"],
-                      filters=tuple(int(v) for v in q["FILTERS"].split(",")),
-                      downsample=training.parse_size(q["DOWNSAMPLE"]), learning_rate=q["LEARNING_RATE"],
-                      verbose=0)["model"]
+    m = vae.train_vae(
+        s,
+        sp,
+        tmp_path / "v",
+        epochs=25,
+        batch_size=q["BATCH_SIZE"],
+        latent_dim=q["LATENT_DIM"],
+        warmup_epochs=q["WARMUP_EPOCHS"],
+        free_bits=q["FREE_BITS"],
+        filters=tuple(int(v) for v in q["FILTERS"].split(",")),
+        downsample=training.parse_size(q["DOWNSAMPLE"]),
+        learning_rate=q["LEARNING_RATE"],
+        verbose=0,
+    )["model"]
 
     def bands(x):  # 32 bands (as the quick listener sees them), mean level over time
         return np.asarray(x).reshape(len(x), 32, -1, x.shape[-1]).mean(axis=(2, 3))
@@ -344,3 +382,7 @@ def test_the_quick_vae_makes_samples_a_listener_assigns_to_their_genre(tmp_path)
     intended = np.repeat(present, 6)
     accuracy = float((listener.predict(bands(samples)) == intended).mean())
     assert accuracy >= 0.5, accuracy  # chance is 0.2
+
+
+# trains models or runs TensorFlow graphs: not in `make test-fast`
+pytestmark = pytest.mark.slow

@@ -1,4 +1,5 @@
 """Widgets without a browser: the clip explorer's logic, the static fallbacks, each widget displayed once."""
+
 from __future__ import annotations
 
 import base64

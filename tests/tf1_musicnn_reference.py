@@ -1,9 +1,11 @@
 """Run a musicnn checkpoint's ORIGINAL TF1 graph (its .meta file) on log-mel patches, for the equivalence test.
 
 Usage: python tf1_musicnn_reference.py INPUT.npy OUT_DIR CHECKPOINT_DIR [CHECKPOINT_DIR ...]
-INPUT: float32 (n, 187, 96). Writes OUT_DIR/<checkpoint folder name>.npz: tags, penultimate (musicnn only), pooled. Run in a subprocess: it switches
-TensorFlow to graph mode. The graph loads in TF 2.x only after deleting every node's ``_output_shapes``.
+INPUT: float32 (n, 187, 96). Writes OUT_DIR/<checkpoint folder name>.npz: tags, penultimate (musicnn only),
+pooled. Run in a subprocess: it switches TensorFlow to graph mode.
+The graph loads in TF 2.x only after deleting every node's ``_output_shapes``.
 """
+
 import sys
 
 import numpy as np

@@ -1,4 +1,5 @@
 """Strip outputs and execution counts from notebooks in place: `python tools/strip_notebooks.py notebooks/*.ipynb`."""
+
 import sys
 
 import nbformat
