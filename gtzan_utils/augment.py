@@ -72,6 +72,8 @@ def augmentation_kfold(
 
     Returns :func:`summarize`'s dict plus ``k_per_genre``, ``folds`` (per fold: test accuracies without/with, where
     the model without came from) and ``protocol``.
+
+    Notebook: 05_vae_generation
     """
     from .judge import augment_slices
     from .training import run_experiment
@@ -123,7 +125,10 @@ def augmentation_kfold(
 
 def table(result: dict):
     """The augmentation result as a small DataFrame: rows without / with / difference, columns per level
-    ``mean ± std`` strings."""
+    ``mean ± std`` strings.
+
+    Notebook: 05_vae_generation
+    """
     import pandas as pd
 
     rows = {}

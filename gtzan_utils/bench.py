@@ -53,6 +53,7 @@ def _naive(paths, p_mfcc, p_mel, p_mel3) -> dict:
 
 
 def bench_featurize(songs: int = 40, jobs: int = 2) -> dict:
+    """Time the feature store against the naive per-slice loop on ``songs`` synthetic songs; returns the figures."""
     from .data import find_dataset, read_audio, resolve_data
     from .features import FeatureParams, compute_song
     from .store import featurize_all
@@ -154,6 +155,7 @@ def peak_rss(cmd: list[str], interval: float = 0.2) -> dict:
 
 
 def bench_memory(songs: int = 1000, jobs: int = 2) -> dict:
+    """Peak RSS of ``gtzan featurize`` on 100 and on ``songs`` synthetic songs; returns ``{songs: figures}``."""
     from .data import resolve_data
 
     results = {}
@@ -201,6 +203,7 @@ def _stores(songs: int, kinds, jobs: int = 2):
 
 
 def bench_stream(songs: int = 200, epochs: int = 2) -> dict:
+    """Samples/s of the vanilla CNN fed from the store against in-memory ``fit``; returns the figures as a dict."""
     import keras
 
     from .batches import StoreBatches
@@ -357,6 +360,7 @@ def bench_determinism(songs: int = 100, epochs: int = 2) -> list[dict]:
 
 
 def main(what: str, songs: int | None = None, jobs: int = 2):
+    """Run the benchmark ``what`` (``gtzan bench``) and return its dict of figures."""
     if what == "determinism":
         return bench_determinism(songs or 100)
     if what == "featurize":

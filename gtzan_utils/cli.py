@@ -121,6 +121,7 @@ def _cmd_bench(a):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``gtzan`` command-line parser, one subcommand per task (each sets ``func``)."""
     p = argparse.ArgumentParser(prog="gtzan", description="GTZAN genre classification: data, features, runs.")
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -201,6 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run ``gtzan`` with ``argv`` and return the exit status (1 on GtzanError, 130 when interrupted)."""
     from .errors import GtzanError
 
     args = build_parser().parse_args(argv)

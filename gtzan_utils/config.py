@@ -38,7 +38,10 @@ PROFILES_DIR: Path = Path(__file__).resolve().parent / "profiles"
 
 
 def data_home() -> Path:
-    """Where downloaded and generated data go: ``$GTZAN_DATA_HOME`` or ``<repo>/data``."""
+    """Where downloaded and generated data go: ``$GTZAN_DATA_HOME`` or ``<repo>/data``.
+
+    Notebook: 02_preprocessing
+    """
     return Path(os.environ.get("GTZAN_DATA_HOME", REPO_ROOT / "data")).expanduser()
 
 
@@ -48,7 +51,10 @@ def runs_home() -> Path:
 
 
 def notebook_dir(run_dir, notebook: str) -> Path:
-    """``run_dir/<notebook>/``, created; ``run_dir`` empty means ``runs/interactive``."""
+    """``run_dir/<notebook>/``, created; ``run_dir`` empty means ``runs/interactive``.
+
+    Notebook: 01_data_exploration, 02_preprocessing, 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation, 06_results
+    """
     base = Path(run_dir).expanduser() if str(run_dir) else runs_home() / "interactive"
     out = base / notebook
     out.mkdir(parents=True, exist_ok=True)

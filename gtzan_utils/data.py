@@ -86,6 +86,8 @@ def read_audio(path, sr: int | None = SR) -> tuple[np.ndarray, dict]:
     ``info`` holds the file's own ``sr``, ``channels`` and ``frames``; other sample rates are resampled
     and several channels averaged (the validation report says so). An undecodable file, or one holding
     non-finite samples (NaN/inf, which no feature survives), raises :class:`GtzanError` naming it.
+
+    Notebook: 01_data_exploration
     """
     path = Path(path)
     y, info = _decode(path)
@@ -118,6 +120,8 @@ def find_dataset(root) -> pd.DataFrame:
     the one with the dataset's most common extension; :func:`validate` reports the other. Raises
     :class:`GtzanError` when the folder is missing or holds no audio, or when it holds two datasets (say
     ``genres/`` and ``Data/genres_original/``).
+
+    Notebook: 01_data_exploration
     """
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -428,6 +432,8 @@ def resolve_data(data: str, synth_per_genre: int = 10, synth_seconds: float = 30
     ``"gtzan"``: the original archive under the data home, downloaded on first use; ``"synth"``: the
     embedded synthetic GTZAN, generated on first use (offline); anything else: a local folder in any
     layout :func:`find_dataset` knows (the original ``genres/``, Kaggle's ``Data/genres_original``, ...).
+
+    Notebook: 01_data_exploration, 02_preprocessing
     """
     if data == "gtzan":
         return download()

@@ -197,7 +197,8 @@ def setup(is_colab: bool = False) -> None:
     a GPU line (or how to get one) and where data and runs go. Raises :class:`GtzanError` when a package
     is too old or missing. Returns None (nothing to display).
 
-    Notebook: every notebook (its first code cell).
+    Notebook: 01_data_exploration, 02_preprocessing, 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation,
+    06_results (every notebook's first code cell).
     """
     from .config import data_home, runs_home
 

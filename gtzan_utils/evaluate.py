@@ -91,7 +91,10 @@ def pool_folds(fold_results: list[dict], labels: list[str], song: bool) -> dict:
 
 
 def result_title(result: dict, level: str, name: str = "") -> str:
-    """The title of a figure or table of ``result``: level, accuracy, and "k folds pooled" for k-fold results."""
+    """The title of a figure or table of ``result``: level, accuracy, and "k folds pooled" for k-fold results.
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning
+    """
     pooled = result.get("pooled_folds")
     scope = f", all {pooled} folds pooled (every song tested once)" if pooled else ""
     head = f"{name}: " if name else ""
@@ -121,6 +124,7 @@ def mean_validation(per_fold: list[dict]) -> dict:
 
 
 def versions() -> dict:
+    """The library versions of the run: ``{"python": ..., "tensorflow": ..., ...}`` (missing packages left out)."""
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
@@ -195,10 +199,15 @@ def summarize_folds(fold_results: list[dict], pooled: dict | None = None) -> dic
 
 
 def per_genre_table(result: dict, level: str = "song") -> pd.DataFrame:
+    """Precision, recall, F1 and support per genre of ``result`` at ``level`` as a DataFrame (genres as rows).
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning
+    """
     return pd.DataFrame(result[level]["per_genre"]).T.round(3)
 
 
 def plot_confusion(result: dict, labels: list[str], level: str = "song", title: str = "", ax=None):
+    """Draw the confusion matrix of ``result`` at ``level`` as an annotated heatmap; returns the figure."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
@@ -211,7 +220,10 @@ def plot_confusion(result: dict, labels: list[str], level: str = "song", title: 
 
 
 def plot_confusions(items, level: str = "song"):
-    """Confusion matrices side by side: ``items`` is a list of (name, evaluate() result, labels). Returns the figure."""
+    """Confusion matrices side by side: ``items`` is a list of (name, evaluate() result, labels). Returns the figure.
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning
+    """
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(items), figsize=(6 * len(items), 5), constrained_layout=True, squeeze=False)
@@ -221,6 +233,10 @@ def plot_confusions(items, level: str = "song"):
 
 
 def plot_history(history: pd.DataFrame, title: str = "", axes=None):
+    """Loss and accuracy per epoch (training and validation) of a fit history, side by side; returns the figure.
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning
+    """
     import matplotlib.pyplot as plt
 
     if axes is None:
@@ -235,7 +251,10 @@ def plot_history(history: pd.DataFrame, title: str = "", axes=None):
 
 
 def results_table(docs: list[dict]) -> pd.DataFrame:
-    """One row per (metrics file, level): the figure with its protocol beside it."""
+    """One row per (metrics file, level): the figure with its protocol beside it.
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning
+    """
     rows = []
     for d in docs:
         p = d["protocol"]
@@ -264,7 +283,10 @@ def results_table(docs: list[dict]) -> pd.DataFrame:
 
 
 def misclassified(result: dict, store, n: int = 3) -> pd.DataFrame:
-    """The ``n`` test slices predicted wrong with the highest confidence."""
+    """The ``n`` test slices predicted wrong with the highest confidence.
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning
+    """
     pred = result["_predictions"]
     probs, rows, y = pred["probs"], pred["rows"], pred["y"]
     guess = probs.argmax(axis=1)
@@ -284,7 +306,10 @@ def misclassified(result: dict, store, n: int = 3) -> pd.DataFrame:
 
 
 def write_leak(path, paper_doc: dict, song_doc: dict) -> dict:
-    """leak.json: slice accuracy on the paper's leaky split against the song split, same model and input."""
+    """leak.json: slice accuracy on the paper's leaky split against the song split, same model and input.
+
+    Notebook: 03_vanilla_cnn
+    """
     paper_acc = paper_doc["results"]["slice"]["accuracy"]
     song_acc = song_doc["results"]["slice"]["accuracy"]
     doc = {

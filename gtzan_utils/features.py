@@ -45,7 +45,10 @@ FEATURE_VERSION = 1
 
 @dataclass(frozen=True)
 class FeatureParams:
-    """Everything that determines a feature array; its :attr:`key` names the store folder."""
+    """Everything that determines a feature array; its :attr:`key` names the store folder.
+
+    Notebook: 02_preprocessing
+    """
 
     kind: str = "mfcc"
     sr: int = SR

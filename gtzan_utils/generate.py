@@ -35,6 +35,8 @@ def mel_db_to_audio(
     ``inverse="pinv"`` replaces the NNLS (≈ 1.5 s per 5-s slice on a CPU core, nearly all of it scipy's
     per-variable bound handling) by the clipped pseudo-inverse of the mel basis (milliseconds): on a real
     GTZAN slice its mel error is 0.7 dB against 0.2 dB for NNLS. The quick profile uses it.
+
+    Notebook: 05_vae_generation
     """
     import librosa
 
@@ -121,7 +123,10 @@ def generate(
 ) -> np.ndarray:
     """``seconds`` of audio of ``genre`` (name or index in ``labels``, by default the model's) from a CVAE:
     float32, peak 0.9,
-    exactly ``round(seconds * sr)`` samples, the same for the same ``seed``."""
+    exactly ``round(seconds * sr)`` samples, the same for the same ``seed``.
+
+    Notebook: 05_vae_generation
+    """
     gi = genre_index(genre, labels or getattr(model, "labels", GENRES))
     try:
         seconds = float(seconds)
@@ -146,7 +151,10 @@ def generate(
 
 
 def write_wav(path, y, sr=SR) -> Path:
-    """Write mono audio as 16-bit PCM wav, creating the parent folders; returns the path."""
+    """Write mono audio as 16-bit PCM wav, creating the parent folders; returns the path.
+
+    Notebook: 05_vae_generation
+    """
     import soundfile as sf
 
     path = Path(path)

@@ -45,7 +45,10 @@ EMBEDDING_LAYER = "dense"
 
 
 def embedding_model(classifier, layer: str = EMBEDDING_LAYER):
-    """A model with the classifier's inputs and two outputs: genre probabilities and ``layer``'s activations."""
+    """A model with the classifier's inputs and two outputs: genre probabilities and ``layer``'s activations.
+
+    Notebook: 05_vae_generation
+    """
     try:
         emb = classifier.get_layer(layer).output
     except ValueError:
@@ -253,7 +256,10 @@ def judge_sets(embedder, sets: dict, reference, labels, pretrained: dict | None 
 
 def summary_table(judged: pd.DataFrame) -> pd.DataFrame:
     """Sets as rows; overall accuracy, overall Fréchet distance and the mean of the per-genre distances (and the
-    same for the musicnn listener when it judged: ``musicnn accuracy``, ``FAD, all``, ``FAD, genre mean``)."""
+    same for the musicnn listener when it judged: ``musicnn accuracy``, ``FAD, all``, ``FAD, genre mean``).
+
+    Notebook: 05_vae_generation
+    """
     cols = ["n", "accuracy", "frechet"] + [c for c in ("musicnn_accuracy", "fad") if c in judged]
     overall = judged[judged.genre == "all"].set_index("set")[cols]
     per_genre = judged[judged.genre != "all"].groupby("set", sort=False)
@@ -264,7 +270,10 @@ def summary_table(judged: pd.DataFrame) -> pd.DataFrame:
 
 
 def reconstruction_db(vae, x, genres, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Encode → decode real slices through ``z_mean``: (reconstructions in dB, mean absolute error per slice, dB)."""
+    """Encode → decode real slices through ``z_mean``: (reconstructions in dB, mean absolute error per slice, dB).
+
+    Notebook: 05_vae_generation
+    """
     x = np.asarray(x, np.float32)
     recon = [
         np.asarray(keras.ops.convert_to_numpy(vae((x[a : a + batch_size], np.asarray(genres)[a : a + batch_size]))))
@@ -275,7 +284,10 @@ def reconstruction_db(vae, x, genres, batch_size: int = 64) -> tuple[np.ndarray,
 
 
 def pick_per_genre(store, rows, n: int, seed: int = 0) -> np.ndarray:
-    """At most ``n`` random manifest rows of each genre among ``rows`` (seeded), sorted."""
+    """At most ``n`` random manifest rows of each genre among ``rows`` (seeded), sorted.
+
+    Notebook: 05_vae_generation
+    """
     rows = np.asarray(rows)
     rng = np.random.default_rng(seed)
     y = store.y[rows]
@@ -305,6 +317,8 @@ def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
 
     Returns :func:`gtzan_utils.training.run_experiment`'s dict plus ``settings`` (the training settings, so
     that the augmentation run can use exactly the same) and ``source`` (where the model came from).
+
+    Notebook: 05_vae_generation
     """
     from .training import run_experiment
 
@@ -325,7 +339,10 @@ def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
 
 
 def protocol(split, store, test_rows, listener: dict, n_per_genre: int, inverse: str, n_iter: int, seed: int) -> dict:
-    """How the judging figures were made: split, reference set, slices per genre, mel inversion, listener."""
+    """How the judging figures were made: split, reference set, slices per genre, mel inversion, listener.
+
+    Notebook: 05_vae_generation
+    """
     return {
         "split": split.name,
         "leaky": split.leaky,
@@ -353,7 +370,10 @@ def write_metrics(
     augmentation: dict | None = None,
 ) -> dict:
     """``vae_metrics.json`` of notebook 05: the VAE's configuration and last epoch, the judging table (every set,
-    overall and per genre), the reconstruction error, the augmentation result, each with its protocol."""
+    overall and per genre), the reconstruction error, the augmentation result, each with its protocol.
+
+    Notebook: 05_vae_generation
+    """
     import time
 
     from .evaluate import versions
@@ -415,7 +435,9 @@ def judge_generated(
     on musicnn embeddings of ``n_pretrained_train`` real training slices per genre.
 
     Mel → audio inversions run in bounded chunks. Returns ``{"judged": judge_sets table, "pretrained": status
-    line, "test": (x, y), "n_per_genre"}``. Shown in notebook 05_vae_generation.
+    line, "test": (x, y), "n_per_genre"}``.
+
+    Notebook: 05_vae_generation
     """
     m = store.manifest
     params = store.params

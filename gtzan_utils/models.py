@@ -138,7 +138,10 @@ def imagenet_cached(app: str) -> bool:
 
 
 def not_run_reason(model_name: str, weights) -> str | None:
-    """Why a cell is skipped under ``WEIGHTS = "cached"`` (ImageNet weights only when already on disk), or None."""
+    """Why a cell is skipped under ``WEIGHTS = "cached"`` (ImageNet weights only when already on disk), or None.
+
+    Notebook: 04_transfer_learning
+    """
     if weights == "cached" and model_name in IMAGENET_FILES and not imagenet_cached(model_name):
         return (
             f"not run: the ImageNet weights of {model_name} are not cached on this machine "
@@ -235,10 +238,12 @@ def _build_transfer(
 
 
 def build_mobilenetv2(input_shape, **kw):
+    """A compiled MobileNetV2 transfer classifier for ``input_shape``; ``kw`` as for the other builders."""
     return _build_transfer("mobilenetv2", False, input_shape, **kw)
 
 
 def build_densenet121(input_shape, **kw):
+    """A compiled DenseNet121 transfer classifier for ``input_shape``; ``kw`` as for the other builders."""
     return _build_transfer("densenet121", True, input_shape, **kw)
 
 
@@ -285,10 +290,12 @@ def _build_musicnn(
 
 
 def build_msd_musicnn(input_shape, **kw):
+    """A classifier on the MSD_musicnn backbone for ``input_shape`` (compiled); ``kw`` as for the other builders."""
     return _build_musicnn("MSD_musicnn", input_shape, **kw)
 
 
 def build_mtt_musicnn(input_shape, **kw):
+    """A classifier on the MTT_musicnn backbone for ``input_shape`` (compiled); ``kw`` as for the other builders."""
     return _build_musicnn("MTT_musicnn", input_shape, **kw)
 
 
@@ -343,7 +350,10 @@ def unfreeze_top(model, n_layers: int = 30, learning_rate: float = 1e-5):
 
 
 def parse_train_base(text: str):
-    """Notebook 04's ``TRAIN_BASE``: "auto" → None, "frozen" → False, "trained" → True."""
+    """Notebook 04's ``TRAIN_BASE``: "auto" → None, "frozen" → False, "trained" → True.
+
+    Notebook: 04_transfer_learning
+    """
     options = {"auto": None, "frozen": False, "trained": True}
     key = str(text).strip().lower()
     if key not in options:

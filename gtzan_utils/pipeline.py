@@ -30,6 +30,7 @@ NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
 
 
 def notebooks(start: str = "01", stop: str = "99") -> list[Path]:
+    """The paths of the numbered notebooks from ``start`` to ``stop`` (two-digit prefixes), sorted."""
     found = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     if not found:
         raise GtzanError(f"no notebooks in {NOTEBOOKS_DIR}: run from a checkout of the repository")
@@ -40,6 +41,7 @@ def notebooks(start: str = "01", stop: str = "99") -> list[Path]:
 
 
 def load_profile(profile: str) -> dict:
+    """The parameters of a run profile (a name under ``profiles/`` or a .yaml path) as a dict."""
     path = Path(profile) if profile.endswith((".yaml", ".yml")) else PROFILES_DIR / f"{profile}.yaml"
     if not path.exists():
         names = ", ".join(p.stem for p in sorted(PROFILES_DIR.glob("*.yaml")))
@@ -48,6 +50,7 @@ def load_profile(profile: str) -> dict:
 
 
 def parse_overrides(items) -> dict:
+    """``["KEY=VALUE", ...]`` → ``{KEY: value}`` with each value read as YAML."""
     out = {}
     for item in items or []:
         if "=" not in item:

@@ -15,7 +15,10 @@ from .config import SR
 
 
 def save_fig(fig, out_dir, name: str, dpi: int = 100) -> Path:
-    """Save ``fig`` as ``out_dir/figures/<name>.png`` and return the path (the figure stays open)."""
+    """Save ``fig`` as ``out_dir/figures/<name>.png`` and return the path (the figure stays open).
+
+    Notebook: 01_data_exploration, 02_preprocessing, 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation, 06_results
+    """
     path = Path(out_dir) / "figures" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
@@ -23,6 +26,7 @@ def save_fig(fig, out_dir, name: str, dpi: int = 100) -> Path:
 
 
 def plot_waveform(y, ax, sr: int = SR, title: str = ""):
+    """Draw the waveform of ``y`` on ``ax``; returns None."""
     import librosa.display
 
     librosa.display.waveshow(y, sr=sr, ax=ax)
@@ -30,6 +34,7 @@ def plot_waveform(y, ax, sr: int = SR, title: str = ""):
 
 
 def plot_mel(y, ax, sr: int = SR, n_mels: int = 128, title: str = ""):
+    """Draw the log-mel spectrogram of ``y`` on ``ax`` with a dB colour bar; returns None."""
     import librosa
     import librosa.display
 
@@ -40,6 +45,7 @@ def plot_mel(y, ax, sr: int = SR, n_mels: int = 128, title: str = ""):
 
 
 def plot_mfcc(y, ax, sr: int = SR, n_mfcc: int = 13, title: str = ""):
+    """Draw the ``n_mfcc`` MFCCs of ``y`` on ``ax`` with a colour bar; returns None."""
     import librosa
     import librosa.display
 
@@ -50,7 +56,10 @@ def plot_mfcc(y, ax, sr: int = SR, n_mfcc: int = 13, title: str = ""):
 
 
 def plot_clip(y, sr: int = SR, title: str = ""):
-    """Waveform, log-mel spectrogram and MFCC of one clip side by side; returns the figure."""
+    """Waveform, log-mel spectrogram and MFCC of one clip side by side; returns the figure.
+
+    Notebook: 01_data_exploration
+    """
     fig, axes = plt.subplots(1, 3, figsize=(16, 3.2), constrained_layout=True)
     plot_waveform(y, axes[0], sr, f"{title} waveform".strip())
     plot_mel(y, axes[1], sr, title=f"{title} log-mel".strip())
@@ -59,7 +68,10 @@ def plot_clip(y, sr: int = SR, title: str = ""):
 
 
 def plot_dataset_overview(table: pd.DataFrame):
-    """Clips per genre and the distribution of durations, from a validation report table."""
+    """Clips per genre and the distribution of durations, from a validation report table.
+
+    Notebook: 01_data_exploration
+    """
     import seaborn as sns
 
     fig, axes = plt.subplots(1, 2, figsize=(13, 3.5), constrained_layout=True)
@@ -97,7 +109,10 @@ def show_feature(x: np.ndarray, kind: str, ax, sr: int = SR, hop_length: int = 5
 
 
 def plot_store_examples(store, n_cols: int = 5):
-    """One slice per genre of a feature store, in a grid; returns the figure."""
+    """One slice per genre of a feature store, in a grid; returns the figure.
+
+    Notebook: 02_preprocessing
+    """
     m = store.manifest
     first = m.groupby("genre", sort=False).head(1)
     n = len(first)
@@ -122,7 +137,10 @@ def plot_store_examples(store, n_cols: int = 5):
 
 
 def plot_mel_grid(mels, titles, n_cols: int = 5, sr: int = SR, hop_length: int = 512, suptitle: str = ""):
-    """Log-mel slices (n, n_mels, frames) in dB side by side, with a shared colour scale; returns the figure."""
+    """Log-mel slices (n, n_mels, frames) in dB side by side, with a shared colour scale; returns the figure.
+
+    Notebook: 05_vae_generation
+    """
     mels = np.asarray(mels, np.float32)
     n = len(mels)
     n_cols = max(1, min(n_cols, n))
@@ -151,7 +169,10 @@ def plot_mel_grid(mels, titles, n_cols: int = 5, sr: int = SR, hop_length: int =
 
 def plot_vae_history(history: pd.DataFrame):
     """Reconstruction and KL per epoch (training and validation) and the KL weight β: posterior collapse
-    shows as a KL falling towards 0."""
+    shows as a KL falling towards 0.
+
+    Notebook: 05_vae_generation
+    """
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.2), constrained_layout=True)
     epoch = history["epoch"] + 1
     for ax, key in zip(axes[:2], ("reconstruction", "kl")):

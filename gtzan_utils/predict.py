@@ -32,7 +32,10 @@ def write_features(out_dir, params: FeatureParams, labels) -> Path:
 
 
 def load_classifier(path):
-    """A trained classifier (``model.keras`` or its folder) → (model, FeatureParams, labels)."""
+    """A trained classifier (``model.keras`` or its folder) → (model, FeatureParams, labels).
+
+    Notebook: 06_results
+    """
     import keras
 
     path = Path(path).expanduser()
@@ -90,7 +93,10 @@ def predict_file(model, params: FeatureParams, labels, path) -> dict:
 
 
 def predict_files(model, params, labels, paths) -> tuple[list[dict], list[dict]]:
-    """Predict every file; a file that fails is reported in the second list and the others still run."""
+    """Predict every file; a file that fails is reported in the second list and the others still run.
+
+    Notebook: 06_results
+    """
     done, failed = [], []
     for p in paths:
         try:
@@ -107,7 +113,10 @@ def top_k(result: dict, k: int = 3) -> pd.DataFrame:
 
 
 def probability_table(results: list[dict]) -> pd.DataFrame:
-    """One row per file: its top genre, the number of slices and every genre's probability."""
+    """One row per file: its top genre, the number of slices and every genre's probability.
+
+    Notebook: 06_results
+    """
     rows = [
         {"file": Path(r["file"]).name, "genre": r["genre"], "slices": r["n_slices"], **r["probabilities"]}
         for r in results

@@ -166,6 +166,7 @@ def tags(checkpoint: str) -> tuple[str, ...]:
 
 
 def is_vgg(checkpoint: str) -> bool:
+    """True when ``checkpoint`` is one of the VGG-style musicnn checkpoints (its name ends in ``_vgg``)."""
     return checkpoint.endswith("_vgg")
 
 
@@ -445,7 +446,10 @@ def demo_clips(
     genres=("jazz", "classical", "metal"), seconds: float = 30.0
 ) -> tuple[list[tuple[str, np.ndarray]], int, bool]:
     """Clips to show tags of: the real GTZAN excerpts of ``../shared/gtzan_samples`` where that folder exists,
-    otherwise synthetic clips of the same genres. Returns ([(name, audio)], sample rate, real?)."""
+    otherwise synthetic clips of the same genres. Returns ([(name, audio)], sample rate, real?).
+
+    Notebook: 04_transfer_learning
+    """
     from .config import REPO_ROOT, SR
     from .data import read_audio
 

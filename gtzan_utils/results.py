@@ -54,7 +54,10 @@ EXTRA_ROWS = (
 
 def collect(run_dir) -> list[dict]:
     """Every experiment's ``metrics.json`` under the run's training notebooks (fold folders excluded: a k-fold
-    experiment's own file holds the mean ± std). Each document gains ``path`` (its folder)."""
+    experiment's own file holds the mean ± std). Each document gains ``path`` (its folder).
+
+    Notebook: 06_results
+    """
     docs = []
     for nb in TRAINING_NOTEBOOKS:
         for path in sorted((Path(run_dir) / nb).glob("*/metrics.json")):
@@ -84,7 +87,10 @@ def _fmt(acc, std=None) -> str:
 
 
 def table1(docs: list[dict]) -> pd.DataFrame:
-    """Numeric Table 1: one row per paper cell and honest split found (one "not run" row when none)."""
+    """Numeric Table 1: one row per paper cell and honest split found (one "not run" row when none).
+
+    Notebook: 06_results
+    """
     rows = []
     cells = [(m, k, p, "paper") for m, k, p in PAPER_TABLE1]
     known = {(m, k) for m, k, _, _ in cells}
@@ -137,7 +143,10 @@ def table1(docs: list[dict]) -> pd.DataFrame:
 
 
 def format_table1(t: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 for reading: percentages with ± std, "not run" for what the run did not produce."""
+    """Table 1 for reading: percentages with ± std, "not run" for what the run did not produce.
+
+    Notebook: 06_results
+    """
     out = pd.DataFrame(
         {
             "model": t["model"],
@@ -159,7 +168,10 @@ def format_table1(t: pd.DataFrame) -> pd.DataFrame:
 
 def vae_table(run_dir) -> tuple[pd.DataFrame, dict | None]:
     """The judging summary of notebook 05 (set, n, accuracy, Fréchet distances) and its whole metrics document;
-    a one-row "not run" table when 05 did not run."""
+    a one-row "not run" table when 05 did not run.
+
+    Notebook: 06_results
+    """
     path = Path(run_dir) / "05_vae_generation" / "vae_metrics.json"
     if not path.exists():
         return pd.DataFrame([{"set": "VAE", "accuracy": NOT_RUN}]), None
@@ -168,7 +180,10 @@ def vae_table(run_dir) -> tuple[pd.DataFrame, dict | None]:
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub Markdown table (no extra dependency)."""
+    """A GitHub Markdown table (no extra dependency).
+
+    Notebook: 06_results
+    """
     cells = [[str(c) for c in df.columns]] + [
         ["" if pd.isna(v) else str(v) for v in row] for row in df.itertuples(index=False)
     ]
@@ -178,7 +193,10 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 
 def write_tables(out_dir, table: pd.DataFrame, formatted: pd.DataFrame, vae: pd.DataFrame | None = None) -> dict:
-    """``table1.csv`` (numbers), ``table1.md`` (for reading, with the protocols) and ``vae.csv``."""
+    """``table1.csv`` (numbers), ``table1.md`` (for reading, with the protocols) and ``vae.csv``.
+
+    Notebook: 06_results
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out_dir / "table1.csv", "md": out_dir / "table1.md"}
@@ -214,7 +232,10 @@ def labels_of(doc: dict) -> list[str]:
 
 
 def plot_overview(docs: list[dict]):
-    """One row per experiment: its confusion matrix (song level where there is one) beside its learning curves."""
+    """One row per experiment: its confusion matrix (song level where there is one) beside its learning curves.
+
+    Notebook: 06_results
+    """
     import matplotlib.pyplot as plt
 
     from .evaluate import plot_confusion, plot_history
@@ -246,7 +267,10 @@ def plot_overview(docs: list[dict]):
 
 
 def run_times(run_dir) -> pd.DataFrame:
-    """Wall time of each notebook of the run (from ``run.json``, written by ``gtzan run``)."""
+    """Wall time of each notebook of the run (from ``run.json``, written by ``gtzan run``).
+
+    Notebook: 06_results
+    """
     path = Path(run_dir) / "run.json"
     if not path.exists():
         return pd.DataFrame(columns=["notebook", "seconds", "status"])

@@ -43,6 +43,8 @@ FILTERED_SHA256 = {
 
 @dataclass
 class Split:
+    """A named split: its folds (song or slice level, train/val/test track lists), seed and notes; saved as JSON."""
+
     name: str
     seed: int
     level: str  # "song" or "slice"
@@ -216,7 +218,10 @@ def filtered_split(
 def make_split(
     name: str, tracks: pd.DataFrame, seed: int = 0, manifest: pd.DataFrame | None = None, k: int = 5, cache_dir=None
 ) -> Split:
-    """Build a split by name; ``paper`` needs a store manifest (it splits slices)."""
+    """Build a split by name; ``paper`` needs a store manifest (it splits slices).
+
+    Notebook: 02_preprocessing
+    """
     if name == "song":
         return song_split(tracks, seed)
     if name == "kfold":

@@ -395,7 +395,10 @@ def _finish(
 def featurize_all(
     tracks: pd.DataFrame, kinds, store_root, base: FeatureParams | None = None, n_jobs: int = 2, progress: bool = True
 ) -> dict[str, FeatureStore]:
-    """One store per kind, sharing every parameter of ``base`` but the kind, filled in one pass."""
+    """One store per kind, sharing every parameter of ``base`` but the kind, filled in one pass.
+
+    Notebook: 02_preprocessing
+    """
     import dataclasses
 
     base = base or FeatureParams()
@@ -432,6 +435,8 @@ def open_index(out_dir, search=()) -> dict[str, FeatureStore]:
     default store root, ``$GTZAN_DATA_HOME/stores``); a store found elsewhere is announced. A store found
     nowhere raises GtzanError saying how to rebuild it (run 02 again: the same data and parameters give the
     same folder name).
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation
     """
     from .config import data_home
 
@@ -464,7 +469,10 @@ def open_index(out_dir, search=()) -> dict[str, FeatureStore]:
 
 
 def describe(stores: dict[str, FeatureStore]) -> pd.DataFrame:
-    """Kind, slice shape, slices, tracks and bytes on disk of each store."""
+    """Kind, slice shape, slices, tracks and bytes on disk of each store.
+
+    Notebook: 02_preprocessing
+    """
     rows = []
     for kind, s in stores.items():
         disk = sum(f.stat().st_blocks * 512 for f in s.path.iterdir() if f.is_file())

@@ -27,7 +27,10 @@ from .errors import GtzanError
 
 
 def setup_device() -> str:
-    """Use a GPU with mixed precision when there is one; return a one-line description."""
+    """Use a GPU with mixed precision when there is one; return a one-line description.
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation
+    """
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # no retracing warnings for each model of a notebook
@@ -49,6 +52,10 @@ def seed_everything(seed: int) -> None:
 
 
 def default_verbose() -> int:
+    """Keras ``verbose`` for ``fit``: 2 (one line per epoch) under papermill, else 1 (progress bar).
+
+    Notebook: 05_vae_generation
+    """
     return 2 if in_papermill() else 1
 
 
@@ -326,7 +333,10 @@ def run_experiment(
 
 def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
     """:func:`run_experiment` on every fold of ``split``; with several folds, ``out_dir/metrics.json`` holds
-    mean ± std over the folds (each fold's own files are in ``out_dir/fold_<i>``)."""
+    mean ± std over the folds (each fold's own files are in ``out_dir/fold_<i>``).
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning
+    """
 
     out_dir = Path(out_dir)
     if len(split.folds) == 1:
@@ -365,7 +375,10 @@ def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
 
 
 def parse_size(text: str):
-    """'64x128' → (64, 128); '' → None (keep the store's size)."""
+    """'64x128' → (64, 128); '' → None (keep the store's size).
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation
+    """
     if not text:
         return None
     try:
@@ -377,7 +390,10 @@ def parse_size(text: str):
 
 def capped_size(shape, cap):
     """The input size for a store shape under a cap (None when no change): an input with more pixels than
-    the cap is shrunk so that each side is at most the cap's; a smaller one (13×216 MFCC under 32×96) is kept."""
+    the cap is shrunk so that each side is at most the cap's; a smaller one (13×216 MFCC under 32×96) is kept.
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning
+    """
     if cap is None or shape[0] * shape[1] <= cap[0] * cap[1]:
         return None
     size = (min(shape[0], cap[0]), min(shape[1], cap[1]))

@@ -452,7 +452,8 @@ def train_vae(
     configuration (which includes the exact split members) is loaded, not retrained; a killed run resumes from
     ``out_dir/vae_backup`` at the epoch it had reached, like the classifiers; a run of another configuration
     in the same folder starts afresh. Returns ``{"model", "history", "config"}`` (history as a DataFrame).
-    Shown in notebook 05_vae_generation.
+
+    Notebook: 05_vae_generation
     """
     import json
     import shutil

@@ -131,7 +131,10 @@ def clip_explorer(tracks: pd.DataFrame, seconds: float = 5.0) -> None:
 
 
 def play_slice(path: str, slice_index: int, params, seconds: float = 5.0):
-    """An inline player for one stored slice of a song (re-read from its audio file)."""
+    """An inline player for one stored slice of a song (re-read from its audio file).
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation
+    """
     from .data import read_audio
     from .features import slice_audio
 
