@@ -1,4 +1,5 @@
-"""The package's shape: imports point down (no module imports one that imports it back, at any depth)."""
+"""The package's shape: imports point down (no module imports one that imports it back, at any depth), and every
+function or class a notebook calls names that notebook in its docstring's ``Notebook:`` line."""
 
 from __future__ import annotations
 
@@ -60,3 +61,67 @@ def test_imports_form_a_dag():
 def test_base_modules_import_nothing_of_the_package():
     graph = import_graph()
     assert graph["config"] == set() and graph["errors"] == set()
+
+
+NOTEBOOKS = PACKAGE.parent / "notebooks"
+
+
+def notebook_calls(notebook: Path) -> set[tuple[str, str]]:
+    """(module, attr) of each ``module.attr(...)`` call in the code cells on a module of ``from gtzan_utils import``.
+
+    Magics and shell lines (``%...``, ``!...``) become ``pass`` before parsing, keeping their indentation.
+    """
+    import json
+
+    cells = json.loads(notebook.read_text())["cells"]
+    trees = []
+    for cell in cells:
+        if cell["cell_type"] != "code":
+            continue
+        src = "".join(cell["source"])
+        lines = src.splitlines()
+        src = "\n".join(
+            line[: len(line) - len(line.lstrip())] + "pass" if line.lstrip().startswith(("%", "!")) else line
+            for line in lines
+        )
+        trees.append(ast.parse(src))
+    aliases = {}
+    for tree in trees:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "gtzan_utils" and node.level == 0:
+                aliases.update({a.asname or a.name: a.name for a in node.names})
+    calls = set()
+    for tree in trees:
+        for node in ast.walk(tree):
+            f = node.func if isinstance(node, ast.Call) else None
+            if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) and f.value.id in aliases:
+                calls.add((aliases[f.value.id], f.attr))
+    return calls
+
+
+def top_level_docstrings(module: str) -> dict[str, str | None]:
+    """Name → docstring (None when missing) of every top-level function and class of a package module."""
+    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return {n.name: ast.get_docstring(n) for n in tree.body if isinstance(n, defs)}
+
+
+def test_notebook_calls_are_documented_with_their_notebook():
+    notebooks = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert notebooks, f"no notebooks in {NOTEBOOKS}"
+    problems, n_calls = [], 0
+    for nb in notebooks:
+        for module, attr in sorted(notebook_calls(nb)):
+            n_calls += 1
+            if not (PACKAGE / f"{module}.py").exists():
+                problems.append(f"{nb.stem}: {module}.{attr}: gtzan_utils has no module {module}")
+                continue
+            docs = top_level_docstrings(module)
+            if attr not in docs:
+                problems.append(f"{nb.stem}: {module}.{attr} is not a function or class defined in {module}.py")
+            elif not docs[attr] or "Notebook:" not in docs[attr]:
+                problems.append(f"{nb.stem}: {module}.{attr} has no docstring with a 'Notebook:' line")
+            elif nb.stem not in docs[attr].split("Notebook:", 1)[1]:
+                problems.append(f"{nb.stem}: the 'Notebook:' line of {module}.{attr} does not name {nb.stem}")
+    assert n_calls, "found no gtzan_utils calls in the notebooks"
+    assert not problems, "\n".join(problems)
