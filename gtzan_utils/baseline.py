@@ -204,7 +204,10 @@ def run_linear(
 
 def run_baseline(mel_store, split, out_dir, seed: int = 0) -> dict:
     """The "no CNN (baseline)" row: MFCC-20 mean/std → standardised logistic regression, written to
-    ``out_dir/baseline_lr-mel-<split>/``. Notebook: 04_transfer_learning."""
+    ``out_dir/baseline_lr-mel-<split>/``. Returns :func:`run_linear`'s dict (``results``, ``folds``, ``metrics``, ...).
+
+    Notebook: 04_transfer_learning
+    """
     X = mfcc_stats(mel_store)
     return run_linear(
         BASELINE_NAME,
@@ -219,7 +222,10 @@ def run_baseline(mel_store, split, out_dir, seed: int = 0) -> dict:
 
 def run_probe(musicnn_store, checkpoint: str, split, out_dir, seed: int = 0) -> dict:
     """The linear probe of a musicnn checkpoint: its store embeddings (cached) → standardised logistic regression,
-    written to ``out_dir/probe_<checkpoint>-musicnn-<split>/``. Notebook: 04_transfer_learning."""
+    written to ``out_dir/probe_<checkpoint>-musicnn-<split>/``. Returns :func:`run_linear`'s dict.
+
+    Notebook: 04_transfer_learning
+    """
     from .pretrained import store_embeddings, weights_key
 
     X = store_embeddings(musicnn_store, checkpoint)

@@ -252,7 +252,7 @@ def validate(
     df: pd.DataFrame, min_seconds: float = 5.0, sr: int = SR, progress: bool = True, n_slices: int | None = None
 ) -> ValidationReport:
     """Decode every file of ``df`` (from :func:`find_dataset`) and report what is wrong with it, one row per
-    file with the reason in ``note``. Notebook: 01_data_exploration.
+    file with the reason in ``note``; returns a :class:`ValidationReport`.
 
     Excluded, by name: unreadable files, files holding non-finite samples (NaN/inf), all-silent clips,
     clips shorter than ``min_seconds`` (one slice) and a second file of a track (:func:`second_files`).
@@ -260,6 +260,8 @@ def validate(
     than the dataset's usual (median) length -- a truncated file -- which give k of the usual n slices of
     ``min_seconds`` (at most ``n_slices``). :attr:`ValidationReport.missing` lists the GTZAN track ids with
     no file.
+
+    Notebook: 01_data_exploration
     """
     from .progress import progress as show_progress
 
@@ -341,7 +343,8 @@ def load_dataset(
 ) -> pd.DataFrame:
     """Find and validate in one call; prints the files excluded or flagged and why, returns the usable clips.
 
-    Notebook: 02_preprocessing."""
+    Notebook: 02_preprocessing
+    """
     report = validate(find_dataset(root), min_seconds=min_seconds, progress=progress, n_slices=n_slices)
     if report_path is not None:
         report.save(report_path)
@@ -427,7 +430,7 @@ def download(dest=None, urls=GTZAN_URLS, sha256: str = GTZAN_SHA256, progress: b
 
 # -- one entry point for the notebooks ---------------------------------------------------------------
 def resolve_data(data: str, synth_per_genre: int = 10, synth_seconds: float = 30.0, seed: int = 0) -> Path:
-    """The dataset folder for a notebook's ``DATA`` parameter.
+    """The dataset folder (a Path) for a notebook's ``DATA`` parameter.
 
     ``"gtzan"``: the original archive under the data home, downloaded on first use; ``"synth"``: the
     embedded synthetic GTZAN, generated on first use (offline); anything else: a local folder in any

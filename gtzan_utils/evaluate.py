@@ -251,7 +251,7 @@ def plot_history(history: pd.DataFrame, title: str = "", axes=None):
 
 
 def results_table(docs: list[dict]) -> pd.DataFrame:
-    """One row per (metrics file, level): the figure with its protocol beside it.
+    """A DataFrame, one row per (metrics file, level): the figure with its protocol beside it.
 
     Notebook: 03_vanilla_cnn, 04_transfer_learning
     """
@@ -283,7 +283,7 @@ def results_table(docs: list[dict]) -> pd.DataFrame:
 
 
 def misclassified(result: dict, store, n: int = 3) -> pd.DataFrame:
-    """The ``n`` test slices predicted wrong with the highest confidence.
+    """The ``n`` test slices predicted wrong with the highest confidence, as a DataFrame.
 
     Notebook: 03_vanilla_cnn, 04_transfer_learning
     """
@@ -306,7 +306,8 @@ def misclassified(result: dict, store, n: int = 3) -> pd.DataFrame:
 
 
 def write_leak(path, paper_doc: dict, song_doc: dict) -> dict:
-    """leak.json: slice accuracy on the paper's leaky split against the song split, same model and input.
+    """Write leak.json (slice accuracy on the paper's leaky split against the song split, same model and input);
+    returns its document.
 
     Notebook: 03_vanilla_cnn
     """

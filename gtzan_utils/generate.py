@@ -122,8 +122,7 @@ def generate(
     inverse: str = "nnls",
 ) -> np.ndarray:
     """``seconds`` of audio of ``genre`` (name or index in ``labels``, by default the model's) from a CVAE:
-    float32, peak 0.9,
-    exactly ``round(seconds * sr)`` samples, the same for the same ``seed``.
+    float32, peak 0.9, exactly ``round(seconds * sr)`` samples, the same for the same ``seed``.
 
     Notebook: 05_vae_generation
     """
@@ -166,7 +165,10 @@ def write_wav(path, y, sr=SR) -> Path:
 def interpolate(model, genre_a, genre_b, steps: int = 4, seed: int = 0, labels=None) -> tuple[np.ndarray, np.ndarray]:
     """A walk from genre ``genre_a`` to ``genre_b`` in ``steps`` slices: the latent code moves linearly from a code
     drawn from a's prior to one drawn from b's (same noise) while the genre input cross-fades from a's one-hot to
-    b's. Returns (log-mel dB slices (steps, n_mels, frames), weight of b per step). Notebook: 05_vae_generation."""
+    b's. Returns (log-mel dB slices (steps, n_mels, frames), weight of b per step).
+
+    Notebook: 05_vae_generation
+    """
     names = labels or getattr(model, "labels", GENRES)
     a, b = genre_index(genre_a, names), genre_index(genre_b, names)
     if steps < 2:
@@ -184,7 +186,10 @@ def audio_strip(
     mels_db, seconds_each: float, sr=SR, seed: int = 0, crossfade_s: float = 0.05, **inverse_kw
 ) -> np.ndarray:
     """Log-mel slices → one clip: each slice inverted, cut to its first ``seconds_each`` and cross-faded to the
-    next; peak 0.9. Notebook: 05_vae_generation (the interpolation strip)."""
+    next; peak 0.9. Returns the float32 waveform.
+
+    Notebook: 05_vae_generation (the interpolation strip)
+    """
     audio = mel_db_to_audio(mels_db, sr=sr, random_state=seed, **inverse_kw)
     n_each = int(round(seconds_each * sr))
     xf = int(round(crossfade_s * sr))

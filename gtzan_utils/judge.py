@@ -255,8 +255,9 @@ def judge_sets(embedder, sets: dict, reference, labels, pretrained: dict | None 
 
 
 def summary_table(judged: pd.DataFrame) -> pd.DataFrame:
-    """Sets as rows; overall accuracy, overall Fréchet distance and the mean of the per-genre distances (and the
-    same for the musicnn listener when it judged: ``musicnn accuracy``, ``FAD, all``, ``FAD, genre mean``).
+    """A DataFrame with the sets as rows; overall accuracy, overall Fréchet distance and the mean of the per-genre
+    distances (and the same for the musicnn listener when it judged: ``musicnn accuracy``, ``FAD, all``,
+    ``FAD, genre mean``).
 
     Notebook: 05_vae_generation
     """
@@ -339,7 +340,7 @@ def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
 
 
 def protocol(split, store, test_rows, listener: dict, n_per_genre: int, inverse: str, n_iter: int, seed: int) -> dict:
-    """How the judging figures were made: split, reference set, slices per genre, mel inversion, listener.
+    """How the judging figures were made, as a dict: split, reference set, slices per genre, mel inversion, listener.
 
     Notebook: 05_vae_generation
     """
@@ -371,6 +372,7 @@ def write_metrics(
 ) -> dict:
     """``vae_metrics.json`` of notebook 05: the VAE's configuration and last epoch, the judging table (every set,
     overall and per genre), the reconstruction error, the augmentation result, each with its protocol.
+    Returns the document.
 
     Notebook: 05_vae_generation
     """

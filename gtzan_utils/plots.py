@@ -68,7 +68,7 @@ def plot_clip(y, sr: int = SR, title: str = ""):
 
 
 def plot_dataset_overview(table: pd.DataFrame):
-    """Clips per genre and the distribution of durations, from a validation report table.
+    """Clips per genre and the distribution of durations, from a validation report table; returns the figure.
 
     Notebook: 01_data_exploration
     """
@@ -169,7 +169,7 @@ def plot_mel_grid(mels, titles, n_cols: int = 5, sr: int = SR, hop_length: int =
 
 def plot_vae_history(history: pd.DataFrame):
     """Reconstruction and KL per epoch (training and validation) and the KL weight β: posterior collapse
-    shows as a KL falling towards 0.
+    shows as a KL falling towards 0. Returns the figure.
 
     Notebook: 05_vae_generation
     """
@@ -196,7 +196,9 @@ def plot_vae_history(history: pd.DataFrame):
 
 def plot_latent(z, y, labels, title: str = "latent codes (z_mean), first two principal components"):
     """2-D projection (PCA by SVD) of latent codes ``z`` (n, d) coloured by genre index ``y``; returns the figure.
-    Notebook: 05_vae_generation."""
+
+    Notebook: 05_vae_generation
+    """
     z = np.asarray(z, np.float64)
     y = np.asarray(y)
     zc = z - z.mean(axis=0)

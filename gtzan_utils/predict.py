@@ -93,7 +93,8 @@ def predict_file(model, params: FeatureParams, labels, path) -> dict:
 
 
 def predict_files(model, params, labels, paths) -> tuple[list[dict], list[dict]]:
-    """Predict every file; a file that fails is reported in the second list and the others still run.
+    """Predict every file: returns (results, failures), one dict per file; a file that fails goes to the second list
+    and the others still run.
 
     Notebook: 06_results
     """
@@ -113,7 +114,7 @@ def top_k(result: dict, k: int = 3) -> pd.DataFrame:
 
 
 def probability_table(results: list[dict]) -> pd.DataFrame:
-    """One row per file: its top genre, the number of slices and every genre's probability.
+    """A DataFrame, one row per file: its top genre, the number of slices and every genre's probability.
 
     Notebook: 06_results
     """

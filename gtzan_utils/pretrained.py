@@ -463,7 +463,10 @@ def demo_clips(
 
 
 def tag_table(clips, sr: int, checkpoints=("MSD_musicnn", "MTT_musicnn"), k: int = 3):
-    """A DataFrame: one row per clip, the top-``k`` tags of each checkpoint. Notebook: 04_transfer_learning."""
+    """A DataFrame: one row per clip, the top-``k`` tags of each checkpoint.
+
+    Notebook: 04_transfer_learning
+    """
     import pandas as pd
 
     rows = []

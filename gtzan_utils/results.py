@@ -54,7 +54,7 @@ EXTRA_ROWS = (
 
 def collect(run_dir) -> list[dict]:
     """Every experiment's ``metrics.json`` under the run's training notebooks (fold folders excluded: a k-fold
-    experiment's own file holds the mean ± std). Each document gains ``path`` (its folder).
+    experiment's own file holds the mean ± std), as a list of dicts. Each document gains ``path`` (its folder).
 
     Notebook: 06_results
     """
@@ -87,7 +87,7 @@ def _fmt(acc, std=None) -> str:
 
 
 def table1(docs: list[dict]) -> pd.DataFrame:
-    """Numeric Table 1: one row per paper cell and honest split found (one "not run" row when none).
+    """Numeric Table 1 as a DataFrame: one row per paper cell and honest split found (one "not run" row when none).
 
     Notebook: 06_results
     """
@@ -143,7 +143,7 @@ def table1(docs: list[dict]) -> pd.DataFrame:
 
 
 def format_table1(t: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 for reading: percentages with ± std, "not run" for what the run did not produce.
+    """Table 1 for reading (a DataFrame): percentages with ± std, "not run" for what the run did not produce.
 
     Notebook: 06_results
     """
@@ -168,7 +168,7 @@ def format_table1(t: pd.DataFrame) -> pd.DataFrame:
 
 def vae_table(run_dir) -> tuple[pd.DataFrame, dict | None]:
     """The judging summary of notebook 05 (set, n, accuracy, Fréchet distances) and its whole metrics document;
-    a one-row "not run" table when 05 did not run.
+    a one-row "not run" table and None when 05 did not run. Returns (table, document).
 
     Notebook: 06_results
     """
@@ -180,7 +180,7 @@ def vae_table(run_dir) -> tuple[pd.DataFrame, dict | None]:
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    """A GitHub Markdown table (no extra dependency).
+    """A GitHub Markdown table of a DataFrame, as a string (no extra dependency).
 
     Notebook: 06_results
     """
@@ -193,7 +193,8 @@ def to_markdown(df: pd.DataFrame) -> str:
 
 
 def write_tables(out_dir, table: pd.DataFrame, formatted: pd.DataFrame, vae: pd.DataFrame | None = None) -> dict:
-    """``table1.csv`` (numbers), ``table1.md`` (for reading, with the protocols) and ``vae.csv``.
+    """Write ``table1.csv`` (numbers), ``table1.md`` (for reading, with the protocols) and ``vae.csv``; returns their
+    paths by key (``csv``, ``md``, ``vae``).
 
     Notebook: 06_results
     """
@@ -232,7 +233,8 @@ def labels_of(doc: dict) -> list[str]:
 
 
 def plot_overview(docs: list[dict]):
-    """One row per experiment: its confusion matrix (song level where there is one) beside its learning curves.
+    """One row per experiment: its confusion matrix (song level where there is one) beside its learning curves;
+    returns the figure (None when there is nothing to show).
 
     Notebook: 06_results
     """
@@ -267,7 +269,7 @@ def plot_overview(docs: list[dict]):
 
 
 def run_times(run_dir) -> pd.DataFrame:
-    """Wall time of each notebook of the run (from ``run.json``, written by ``gtzan run``).
+    """A DataFrame of the wall time of each notebook of the run (from ``run.json``, written by ``gtzan run``).
 
     Notebook: 06_results
     """
@@ -290,7 +292,9 @@ def best_model(docs: list[dict]) -> dict | None:
     ``{"model": <model.keras>, "split": name, "fold": 0, "validation_accuracy": a, "doc": metrics}``, or None.
 
     A k-fold experiment offers its first fold's model, to be shown on that fold's test songs.
-    Notebook: 06_results."""
+
+    Notebook: 06_results
+    """
     picks = []
     for d in docs:
         if d["protocol"].get("leaky"):
@@ -318,7 +322,10 @@ def best_model(docs: list[dict]) -> dict | None:
 
 def test_song_files(run_dir, kind: str, n: int, split: str = "song", fold: int = 0) -> list[str]:
     """Audio files of up to ``n`` test songs of fold ``fold`` of the run's split ``split``, one per genre first:
-    songs the model trained on that split never saw. Notebook: 06_results."""
+    songs the model trained on that split never saw. Returns the paths (strings).
+
+    Notebook: 06_results
+    """
     from .splits import Split
     from .store import open_index
 

@@ -218,7 +218,7 @@ def filtered_split(
 def make_split(
     name: str, tracks: pd.DataFrame, seed: int = 0, manifest: pd.DataFrame | None = None, k: int = 5, cache_dir=None
 ) -> Split:
-    """Build a split by name; ``paper`` needs a store manifest (it splits slices).
+    """Build a split by name and return the :class:`Split`; ``paper`` needs a store manifest (it splits slices).
 
     Notebook: 02_preprocessing
     """

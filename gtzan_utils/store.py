@@ -395,7 +395,8 @@ def _finish(
 def featurize_all(
     tracks: pd.DataFrame, kinds, store_root, base: FeatureParams | None = None, n_jobs: int = 2, progress: bool = True
 ) -> dict[str, FeatureStore]:
-    """One store per kind, sharing every parameter of ``base`` but the kind, filled in one pass.
+    """One store per kind (a dict kind → :class:`FeatureStore`), sharing every parameter of ``base`` but the kind,
+    filled in one pass.
 
     Notebook: 02_preprocessing
     """
@@ -420,7 +421,10 @@ def _relative(path: Path, start: Path) -> str:
 
 def write_index(stores: dict[str, FeatureStore], out_dir) -> Path:
     """``out_dir/stores.json``: each kind's store as a path relative to ``out_dir`` (no absolute path that dies
-    with a Colab session; the folder name alone identifies the store). Notebook: 02_preprocessing."""
+    with a Colab session; the folder name alone identifies the store). Returns the path.
+
+    Notebook: 02_preprocessing
+    """
     path = Path(out_dir) / INDEX_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write_text(path, json.dumps({k: _relative(s.path, path.parent) for k, s in stores.items()}, indent=1))
@@ -428,7 +432,7 @@ def write_index(stores: dict[str, FeatureStore], out_dir) -> Path:
 
 
 def open_index(out_dir, search=()) -> dict[str, FeatureStore]:
-    """The stores that notebook 02 wrote into ``out_dir`` (its folder of the run). Notebooks: 03-05.
+    """The stores that notebook 02 wrote into ``out_dir`` (its folder of the run), by kind.
 
     A store is looked for where ``stores.json`` records it (relative to ``out_dir``; older indexes hold
     absolute paths), then by its folder name under each root of ``search`` and under ``data/stores`` (the
@@ -469,7 +473,7 @@ def open_index(out_dir, search=()) -> dict[str, FeatureStore]:
 
 
 def describe(stores: dict[str, FeatureStore]) -> pd.DataFrame:
-    """Kind, slice shape, slices, tracks and bytes on disk of each store.
+    """A DataFrame of the kind, slice shape, slices, tracks and bytes on disk of each store.
 
     Notebook: 02_preprocessing
     """

@@ -334,6 +334,8 @@ def run_experiment(
 def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
     """:func:`run_experiment` on every fold of ``split``; with several folds, ``out_dir/metrics.json`` holds
     mean ± std over the folds (each fold's own files are in ``out_dir/fold_<i>``).
+    Returns ``{"model", "results", "folds", "history", "metrics", "out_dir"}`` (a single fold:
+    :func:`run_experiment`'s dict).
 
     Notebook: 03_vanilla_cnn, 04_transfer_learning
     """

@@ -22,7 +22,7 @@ def audio_player(y: np.ndarray, sr: int = SR, seconds: float = 5.0, start: float
     """An inline player (``IPython.display.Audio``) for a short excerpt; kept short, the audio is stored in the
     notebook.
 
-    Notebook: 01_data_exploration, 03_vanilla_cnn, 05_vae_generation.
+    Notebook: 01_data_exploration, 03_vanilla_cnn, 05_vae_generation
     """
     from IPython.display import Audio
 
@@ -115,7 +115,7 @@ def clip_explorer(tracks: pd.DataFrame, seconds: float = 5.0) -> None:
     Under papermill (no widget state is saved) the first clip of the first genre is shown as plain output.
     Returns None.
 
-    Notebook: 01_data_exploration.
+    Notebook: 01_data_exploration
     """
     from IPython.display import display
 
@@ -131,7 +131,7 @@ def clip_explorer(tracks: pd.DataFrame, seconds: float = 5.0) -> None:
 
 
 def play_slice(path: str, slice_index: int, params, seconds: float = 5.0):
-    """An inline player for one stored slice of a song (re-read from its audio file).
+    """An inline player (``IPython.display.Audio``) for one stored slice of a song (re-read from its audio file).
 
     Notebook: 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation
     """
@@ -149,7 +149,7 @@ def vae_generator(
     and played inline; the widget is displayed (once) and None returned. Under papermill: one static example
     (the first genre, default settings).
 
-    Notebook: 05_vae_generation.
+    Notebook: 05_vae_generation
     """
     from IPython.display import display
 
@@ -202,7 +202,7 @@ def predict_upload(model, params, labels) -> None:
     """Upload audio files → top-3 genres of each (ipywidgets ``FileUpload``), displayed; returns None.
     Nothing to upload under papermill.
 
-    Notebook: 06_results.
+    Notebook: 06_results
     """
     if in_papermill():
         print("(no upload under papermill; open the notebook in Jupyter or Colab to predict your own files)")
