@@ -26,6 +26,7 @@ SHRUNK_QUICK = {
     "INPUTS": "mfcc",
     "EPOCHS": 2,
     "CELLS": "mobilenetv2:mfcc_image",
+    "WEIGHTS": "none",  # the quick profile runs ImageNet rows only with cached weights: test the plumbing anyway
     "MAX_TRAIN_SLICES": 64,
     "N_JUDGE": 1,
     "AUGMENT_K": 2,
