@@ -1,6 +1,10 @@
 """Figures used by the notebooks: specshow with axes and colour bars, seaborn for tables of counts.
 
 Every figure a notebook keeps goes through :func:`save_fig`, which also writes it into the run folder.
+The package's only home of figures: audio and features (notebooks 01–02, 05), confusion matrices and learning
+curves (03–04) and the results overview (06). What the result figures need from :mod:`gtzan_utils.evaluate`,
+:mod:`gtzan_utils.results` and :mod:`gtzan_utils.training` is imported inside the functions (downward: none of
+those imports this module), so that importing ``plots`` does not load Keras.
 """
 
 from __future__ import annotations
