@@ -62,7 +62,8 @@ def _cmd_featurize(a):
 
 
 def _cmd_run(a):
-    from .pipeline import parse_overrides, run_pipeline
+    from .params import parse_overrides
+    from .pipeline import run_pipeline
 
     run_pipeline(
         profile=a.profile, data=a.data, start=a.start, stop=a.stop, out=a.out, overrides=parse_overrides(a.param)

@@ -54,7 +54,7 @@ def scores(y_true, y_pred, labels: list[str]) -> dict:
     }
 
 
-def predict(model, store, rows, batch_size: int = 64) -> np.ndarray:
+def predict_rows(model, store, rows, batch_size: int = 64) -> np.ndarray:
     """Slice probabilities for manifest rows, read from the store batch by batch."""
     return model.predict(StoreBatches(store, rows, batch_size=batch_size), verbose=0)
 
@@ -62,7 +62,7 @@ def predict(model, store, rows, batch_size: int = 64) -> np.ndarray:
 def evaluate(model, store, split, fold: int = 0, subset: str = "test", batch_size: int = 64) -> dict:
     """Slice scores, and song scores where the split keeps songs whole; plus the raw predictions."""
     rows = split.rows(store.manifest, subset, fold)
-    probs = predict(model, store, rows, batch_size)
+    probs = predict_rows(model, store, rows, batch_size)
     y = store.y[rows]
     out = {"slice": scores(y, probs.argmax(axis=1), store.labels)}
     tracks = store.manifest.track_id.to_numpy()[rows]
@@ -204,50 +204,6 @@ def per_genre_table(result: dict, level: str = "song") -> pd.DataFrame:
     Notebook: 03_vanilla_cnn, 04_transfer_learning
     """
     return pd.DataFrame(result[level]["per_genre"]).T.round(3)
-
-
-def plot_confusion(result: dict, labels: list[str], level: str = "song", title: str = "", ax=None):
-    """Draw the confusion matrix of ``result`` at ``level`` as an annotated heatmap; returns the figure."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    cm = np.asarray(result[level]["confusion"])
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6.2, 5.2), constrained_layout=True)
-    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=labels, yticklabels=labels, cbar=False, ax=ax)
-    ax.set(xlabel="predicted", ylabel="true", title=title or result_title(result, level))
-    return ax.figure
-
-
-def plot_confusions(items, level: str = "song"):
-    """Confusion matrices side by side: ``items`` is a list of (name, evaluate() result, labels). Returns the figure.
-
-    Notebook: 03_vanilla_cnn, 04_transfer_learning
-    """
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(items), figsize=(6 * len(items), 5), constrained_layout=True, squeeze=False)
-    for ax, (name, result, labels) in zip(axes[0], items):
-        plot_confusion(result, labels, level=level, ax=ax, title=result_title(result, level, name))
-    return fig
-
-
-def plot_history(history: pd.DataFrame, title: str = "", axes=None):
-    """Loss and accuracy per epoch (training and validation) of a fit history, side by side; returns the figure.
-
-    Notebook: 03_vanilla_cnn, 04_transfer_learning
-    """
-    import matplotlib.pyplot as plt
-
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(11, 3.2), constrained_layout=True)
-    for key, ax in zip(("loss", "accuracy"), axes):
-        ax.plot(history["epoch"] + 1, history[key], label="train")
-        if f"val_{key}" in history:
-            ax.plot(history["epoch"] + 1, history[f"val_{key}"], label="validation")
-        ax.set(xlabel="epoch", ylabel=key, title=f"{title} {key}".strip())
-        ax.legend()
-    return axes[0].figure
 
 
 def results_table(docs: list[dict]) -> pd.DataFrame:

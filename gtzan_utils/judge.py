@@ -339,7 +339,9 @@ def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
     return {**run, "settings": settings, "source": f"{out} (trained in notebook 05: 03 had none for this split)"}
 
 
-def protocol(split, store, test_rows, listener: dict, n_per_genre: int, inverse: str, n_iter: int, seed: int) -> dict:
+def vae_protocol(
+    split, store, test_rows, listener: dict, n_per_genre: int, inverse: str, n_iter: int, seed: int
+) -> dict:
     """How the judging figures were made, as a dict: split, reference set, slices per genre, mel inversion, listener.
 
     Notebook: 05_vae_generation
@@ -360,7 +362,7 @@ def protocol(split, store, test_rows, listener: dict, n_per_genre: int, inverse:
     }
 
 
-def write_metrics(
+def write_vae_metrics(
     path,
     *,
     vae_config: dict,

@@ -347,15 +347,3 @@ def unfreeze_top(model, n_layers: int = 30, learning_rate: float = 1e-5):
     opt = keras.optimizers.Adam(learning_rate=learning_rate)
     model.compile(optimizer=opt, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
-
-
-def parse_train_base(text: str):
-    """Notebook 04's ``TRAIN_BASE``: "auto" → None, "frozen" → False, "trained" → True.
-
-    Notebook: 04_transfer_learning
-    """
-    options = {"auto": None, "frozen": False, "trained": True}
-    key = str(text).strip().lower()
-    if key not in options:
-        raise GtzanError(f"TRAIN_BASE must be one of {', '.join(options)}, not {text!r}")
-    return options[key]

@@ -49,17 +49,6 @@ def load_profile(profile: str) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
-def parse_overrides(items) -> dict:
-    """``["KEY=VALUE", ...]`` → ``{KEY: value}`` with each value read as YAML."""
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise GtzanError(f"parameter override {item!r} must look like KEY=VALUE, e.g. -p EPOCHS=3")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
-
 def _kernel_env() -> None:
     """Make the kernel named python3 the one of this interpreter, and tell notebooks they run unattended."""
     share = str(Path(sys.prefix) / "share" / "jupyter")

@@ -1,6 +1,10 @@
 """Figures used by the notebooks: specshow with axes and colour bars, seaborn for tables of counts.
 
 Every figure a notebook keeps goes through :func:`save_fig`, which also writes it into the run folder.
+The package's only home of figures: audio and features (notebooks 01–02, 05), confusion matrices and learning
+curves (03–04) and the results overview (06). What the result figures need from :mod:`gtzan_utils.evaluate`,
+:mod:`gtzan_utils.results` and :mod:`gtzan_utils.training` is imported inside the functions (downward: none of
+those imports this module), so that importing ``plots`` does not load Keras.
 """
 
 from __future__ import annotations
@@ -215,4 +219,81 @@ def plot_latent(z, y, labels, title: str = "latent codes (z_mean), first two pri
         title=title,
     )
     ax.legend(fontsize=8, markerscale=1.5, loc="best", ncol=2)
+    return fig
+
+
+def plot_confusion(result: dict, labels: list[str], level: str = "song", title: str = "", ax=None):
+    """Draw the confusion matrix of ``result`` at ``level`` as an annotated heatmap; returns the figure."""
+    import seaborn as sns
+
+    from . import evaluate as ev
+
+    cm = np.asarray(result[level]["confusion"])
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.2, 5.2), constrained_layout=True)
+    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=labels, yticklabels=labels, cbar=False, ax=ax)
+    ax.set(xlabel="predicted", ylabel="true", title=title or ev.result_title(result, level))
+    return ax.figure
+
+
+def plot_confusions(items, level: str = "song"):
+    """Confusion matrices side by side: ``items`` is a list of (name, evaluate() result, labels). Returns the figure.
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning
+    """
+    from . import evaluate as ev
+
+    fig, axes = plt.subplots(1, len(items), figsize=(6 * len(items), 5), constrained_layout=True, squeeze=False)
+    for ax, (name, result, labels) in zip(axes[0], items):
+        plot_confusion(result, labels, level=level, ax=ax, title=ev.result_title(result, level, name))
+    return fig
+
+
+def plot_history(history: pd.DataFrame, title: str = "", axes=None):
+    """Loss and accuracy per epoch (training and validation) of a fit history, side by side; returns the figure.
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning
+    """
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(11, 3.2), constrained_layout=True)
+    for key, ax in zip(("loss", "accuracy"), axes):
+        ax.plot(history["epoch"] + 1, history[key], label="train")
+        if f"val_{key}" in history:
+            ax.plot(history["epoch"] + 1, history[f"val_{key}"], label="validation")
+        ax.set(xlabel="epoch", ylabel=key, title=f"{title} {key}".strip())
+        ax.legend()
+    return axes[0].figure
+
+
+def plot_overview(docs: list[dict]):
+    """One row per experiment: its confusion matrix (song level where there is one) beside its learning curves;
+    returns the figure (None when there is nothing to show).
+
+    Notebook: 06_results
+    """
+    from .results import accuracy_of, labels_of
+    from .training import read_history
+
+    docs = [d for d in docs if "confusion" in next(iter(d["results"].values()), {})]
+    if not docs:
+        return None
+    fig, axes = plt.subplots(len(docs), 3, figsize=(14, 3.8 * len(docs)), constrained_layout=True, squeeze=False)
+    for row, d in zip(axes, docs):
+        level = "song" if "song" in d["results"] else "slice"
+        name = f"{d['model']} / {d['kind']} / {d['protocol']['split']}"
+        acc, _ = accuracy_of(d, level)
+        pooled = f", {d['protocol']['folds']} folds pooled" if d["protocol"].get("folds", 1) > 1 else ""
+        plot_confusion(
+            d["results"],
+            labels_of(d),
+            level=level,
+            ax=row[0],
+            title=f"{name}: {level} level{pooled}, test accuracy {acc:.1%}",
+        )
+        history = read_history(d["path"])
+        if len(history):
+            plot_history(history, title=name, axes=row[1:])
+        else:
+            for ax in row[1:]:
+                ax.axis("off")
     return fig

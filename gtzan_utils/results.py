@@ -70,7 +70,7 @@ def collect(run_dir) -> list[dict]:
     return docs
 
 
-def _acc(doc: dict | None, level: str):
+def accuracy_of(doc: dict | None, level: str):
     """(accuracy, std or None) of a document at a level, or (None, None)."""
     if not doc or level not in doc["results"]:
         return None, None
@@ -113,10 +113,10 @@ def table1(docs: list[dict]) -> pd.DataFrame:
                 else len(HONEST_ORDER)
             ),
         )
-        leaky_acc, _ = _acc(leaky, "slice")
+        leaky_acc, _ = accuracy_of(leaky, "slice")
         for doc in honest or [None]:
-            s_acc, s_std = _acc(doc, "slice")
-            g_acc, g_std = _acc(doc, "song")
+            s_acc, s_std = accuracy_of(doc, "slice")
+            g_acc, g_std = accuracy_of(doc, "song")
             p = doc["protocol"] if doc else {}
             rows.append(
                 {
@@ -232,42 +232,6 @@ def labels_of(doc: dict) -> list[str]:
     return list(GENRES)
 
 
-def plot_overview(docs: list[dict]):
-    """One row per experiment: its confusion matrix (song level where there is one) beside its learning curves;
-    returns the figure (None when there is nothing to show).
-
-    Notebook: 06_results
-    """
-    import matplotlib.pyplot as plt
-
-    from .evaluate import plot_confusion, plot_history
-    from .training import read_history
-
-    docs = [d for d in docs if "confusion" in next(iter(d["results"].values()), {})]
-    if not docs:
-        return None
-    fig, axes = plt.subplots(len(docs), 3, figsize=(14, 3.8 * len(docs)), constrained_layout=True, squeeze=False)
-    for row, d in zip(axes, docs):
-        level = "song" if "song" in d["results"] else "slice"
-        name = f"{d['model']} / {d['kind']} / {d['protocol']['split']}"
-        acc, _ = _acc(d, level)
-        pooled = f", {d['protocol']['folds']} folds pooled" if d["protocol"].get("folds", 1) > 1 else ""
-        plot_confusion(
-            d["results"],
-            labels_of(d),
-            level=level,
-            ax=row[0],
-            title=f"{name}: {level} level{pooled}, test accuracy {acc:.1%}",
-        )
-        history = read_history(d["path"])
-        if len(history):
-            plot_history(history, title=name, axes=row[1:])
-        else:
-            for ax in row[1:]:
-                ax.axis("off")
-    return fig
-
-
 def run_times(run_dir) -> pd.DataFrame:
     """A DataFrame of the wall time of each notebook of the run (from ``run.json``, written by ``gtzan run``).
 
@@ -280,7 +244,7 @@ def run_times(run_dir) -> pd.DataFrame:
     return pd.DataFrame([{"notebook": k, **v} for k, v in record.get("notebooks", {}).items()])
 
 
-def _validation_acc(doc: dict):
+def _validationaccuracy_of(doc: dict):
     """Song-level validation accuracy of an experiment (slice level where it has no song level), or None."""
     v = doc.get("validation") or {}
     level = "song" if "song" in v else "slice"
@@ -306,7 +270,7 @@ def best_model(docs: list[dict]) -> dict | None:
             if not fold_doc.exists():
                 continue
             d = {**json.loads(fold_doc.read_text()), "path": str(path)}
-        acc = _validation_acc(d)
+        acc = _validationaccuracy_of(d)
         if acc is not None and (path / "model.keras").exists() and (path / "features.json").exists():
             picks.append(
                 {

@@ -376,20 +376,6 @@ def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
     }
 
 
-def parse_size(text: str):
-    """'64x128' → (64, 128); '' → None (keep the store's size).
-
-    Notebook: 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation
-    """
-    if not text:
-        return None
-    try:
-        h, w = (int(v) for v in str(text).lower().split("x"))
-    except ValueError:
-        raise GtzanError(f"INPUT_SIZE must look like 64x128 (height x width) or be empty, not {text!r}") from None
-    return (h, w)
-
-
 def capped_size(shape, cap):
     """The input size for a store shape under a cap (None when no change): an input with more pixels than
     the cap is shrunk so that each side is at most the cap's; a smaller one (13×216 MFCC under 32×96) is kept.

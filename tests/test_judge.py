@@ -127,7 +127,7 @@ def test_reconstruction_and_augmentation_slices(mel_store, mel_classifier, tmp_p
         ]
     )
     result.update(k_per_genre=2)
-    doc = judge.write_metrics(
+    doc = judge.write_vae_metrics(
         tmp_path / "m" / "vae_metrics.json",
         vae_config={"epochs": 1},
         history=__import__("pandas").DataFrame({"epoch": [0], "kl": [1.0]}),

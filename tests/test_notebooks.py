@@ -11,7 +11,7 @@ import soundfile as sf
 from conftest import SHRUNK_QUICK
 from nbformat.sign import NotebookNotary
 
-from gtzan_utils import environment, pipeline, splits
+from gtzan_utils import environment, params, pipeline, splits
 from gtzan_utils.errors import GtzanError
 
 NOTEBOOKS = sorted(pipeline.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -52,7 +52,7 @@ def test_unknown_override_and_profile_are_refused(tmp_path):
     with pytest.raises(GtzanError, match="unknown profile"):
         pipeline.run_pipeline(profile="huge", out=tmp_path)
     with pytest.raises(GtzanError, match="KEY=VALUE"):
-        pipeline.parse_overrides(["EPOCHS"])
+        params.parse_overrides(["EPOCHS"])
 
 
 def test_executed_notebooks_are_signed_so_jupyter_trusts_them(tmp_path):
@@ -235,8 +235,8 @@ def test_every_profile_key_is_a_notebook_parameter(profile):
     import papermill as pm
 
     declared = {nb.stem: set(pm.inspect_notebook(str(nb))) for nb in NOTEBOOKS}
-    params = pipeline.load_profile(profile)
-    for key, value in params.items():
+    profile_params = pipeline.load_profile(profile)
+    for key, value in profile_params.items():
         if key in declared:
             assert isinstance(value, dict) and set(value) <= declared[key], (key, set(value) - declared[key])
         else:

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from gtzan_utils import results
+from gtzan_utils import plots, results
 
 
 def _doc(model, kind, split, acc, song=None, leaky=False, folds=1, std=None):
@@ -45,7 +45,7 @@ def test_an_empty_run_gives_not_run_everywhere(tmp_path):
     assert list(f["paper (leaky val.)"][-2:]) == [results.BASELINE, results.BEYOND]
     summary, doc = results.vae_table(tmp_path)
     assert doc is None and summary.iloc[0]["accuracy"] == results.NOT_RUN
-    assert results.best_model([]) is None and results.plot_overview([]) is None
+    assert results.best_model([]) is None and plots.plot_overview([]) is None
     assert results.run_times(tmp_path).empty
 
 

@@ -12,7 +12,7 @@ keras = pytest.importorskip("keras")
 
 from conftest import write_dataset  # noqa: E402
 
-from gtzan_utils import batches, data, evaluate, splits, store, training  # noqa: E402
+from gtzan_utils import batches, data, evaluate, params, splits, store, training  # noqa: E402
 from gtzan_utils.features import FeatureParams  # noqa: E402
 
 P = FeatureParams(kind="mfcc", slice_seconds=2.0, n_slices=3)
@@ -145,13 +145,13 @@ def test_kfold_writes_mean_and_std(tiny_store, tmp_path):
 
 
 def test_parse_and_cap_sizes():
-    assert training.parse_size("") is None and training.parse_size("32x64") == (32, 64)
+    assert params.parse_size("") is None and params.parse_size("32x64") == (32, 64)
     assert training.capped_size((13, 216), (32, 64)) == (13, 64)
     assert training.capped_size((13, 216), (32, 96)) is None  # fewer pixels than the cap: kept
     assert training.capped_size((128, 500, 3), (32, 96)) == (32, 96)
     assert training.capped_size((13, 40), (32, 64)) is None
     with pytest.raises(Exception, match="INPUT_SIZE"):
-        training.parse_size("big")
+        params.parse_size("big")
 
 
 def test_extra_slices_join_the_training_batches_once_per_epoch(tiny_store):

@@ -345,7 +345,7 @@ def test_the_quick_vae_makes_samples_a_listener_assigns_to_their_genre(tmp_path)
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from gtzan_utils import data, pipeline, store, synth, training
+    from gtzan_utils import data, params, pipeline, store, synth
 
     genres = ("blues", "classical", "disco", "hiphop", "metal")
     root = synth.make_synthetic_gtzan(
@@ -367,7 +367,7 @@ def test_the_quick_vae_makes_samples_a_listener_assigns_to_their_genre(tmp_path)
         warmup_epochs=q["WARMUP_EPOCHS"],
         free_bits=q["FREE_BITS"],
         filters=tuple(int(v) for v in q["FILTERS"].split(",")),
-        downsample=training.parse_size(q["DOWNSAMPLE"]),
+        downsample=params.parse_size(q["DOWNSAMPLE"]),
         learning_rate=q["LEARNING_RATE"],
         verbose=0,
     )["model"]
