@@ -50,15 +50,16 @@ def runs_home() -> Path:
     return Path(os.environ.get("GTZAN_RUNS_HOME", REPO_ROOT / "runs")).expanduser()
 
 
-def notebook_dir(run_dir, notebook: str) -> Path:
-    """``run_dir/<notebook>/``, created; ``run_dir`` empty means ``runs/interactive``.
+def run_dirs(run_dir, notebook: str) -> tuple[Path, Path]:
+    """The run folder and this notebook's folder in it, ``(run_dir, run_dir/<notebook>/)``; the latter is created.
+    ``run_dir`` empty means ``runs/interactive``. The one derived-values line every notebook shares.
 
     Notebook: 01_data_exploration, 02_preprocessing, 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation, 06_results
     """
     base = Path(run_dir).expanduser() if str(run_dir) else runs_home() / "interactive"
     out = base / notebook
     out.mkdir(parents=True, exist_ok=True)
-    return out
+    return base, out
 
 
 def in_papermill() -> bool:
