@@ -154,22 +154,26 @@ def protocol(split, fold: int, seed: int, store, pretrained, **extra) -> dict:
     }
 
 
-def write_metrics(path, model_name: str, kind: str, results: dict, protocol: dict, **extra) -> Path:
-    """metrics.json: every accuracy sits beside its protocol; predictions are left out."""
+def write_doc(path, doc: dict) -> dict:
+    """The one writer of the run's result files (``metrics.json``, ``leak.json``, ``vae_metrics.json``): adds the
+    library versions and the time, writes atomically (a killed run never leaves half a file). Returns the document."""
+    import os
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {**doc, "versions": versions(), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(doc, indent=1, default=float))
+    os.replace(tmp, path)
+    return doc
+
+
+def write_metrics(path, model_name: str, kind: str, results: dict, protocol: dict, **extra) -> Path:
+    """metrics.json of a classifier: every accuracy sits beside its protocol; predictions are left out. Returns
+    the path (written by :func:`write_doc`)."""
     levels = {k: v for k, v in results.items() if not k.startswith("_") and isinstance(v, dict)}
-    doc = {
-        "model": model_name,
-        "kind": kind,
-        "protocol": protocol,
-        "results": levels,
-        "versions": versions(),
-        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
-        **extra,
-    }
-    path.write_text(json.dumps(doc, indent=1))
-    return path
+    write_doc(path, {"model": model_name, "kind": kind, "protocol": protocol, "results": levels, **extra})
+    return Path(path)
 
 
 def summarize_folds(fold_results: list[dict], pooled: dict | None = None) -> dict:
@@ -278,7 +282,5 @@ def write_leak(path, paper_doc: dict, song_doc: dict) -> dict:
         "song_split_song_accuracy": song_doc["results"].get("song", {}).get("accuracy"),
         "gap": paper_acc - song_acc,
         "protocols": {"paper": paper_doc["protocol"], "song": song_doc["protocol"]},
-        "versions": versions(),
     }
-    Path(path).write_text(json.dumps(doc, indent=1))
-    return doc
+    return write_doc(path, doc)

@@ -378,9 +378,7 @@ def write_vae_metrics(
 
     Notebook: 05_vae_generation
     """
-    import time
-
-    from .evaluate import versions
+    from .evaluate import write_doc
 
     last = history.iloc[-1].to_dict() if len(history) else {}
     doc = {
@@ -396,13 +394,8 @@ def write_vae_metrics(
         },
         "reconstruction": reconstruction,
         "augmentation": augmentation,
-        "versions": versions(),
-        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1, default=float))
-    return doc
+    return write_doc(path, doc)
 
 
 SETS = ("real, validation songs", "VAE, spectrogram", "VAE, audio", "genre mean, audio", "real → mel → audio")
