@@ -1,7 +1,7 @@
 """Benchmarks that print figures (not tests): ``gtzan bench featurize`` and ``gtzan bench memory``.
 
 * ``featurize``: the same songs through (a) the feature store (whole song per librosa call, joblib workers)
-  and (b) the seed's naive loop (load each 5-s slice separately with ``librosa.load(offset=...)``, one
+  and (b) the naive loop of the paper's code (load each 5-s slice separately with ``librosa.load(offset=...)``, one
   librosa call per slice and kind, keep everything in a list); prints both times and the ratio.
 * ``memory``: peak RSS of the whole process tree of ``gtzan featurize`` (all kinds) on 1,000 songs against
   100 songs: the store writes with ``os.pwrite`` so memory must not grow with the data.
@@ -29,7 +29,7 @@ BENCH_KINDS = ("mfcc", "mel", "mel3")
 
 
 def _naive(paths, p_mfcc, p_mel, p_mel3) -> dict:
-    """The seed's way: one load and one librosa call per slice and kind, arrays kept in lists."""
+    """The paper's code's way: one load and one librosa call per slice and kind, arrays kept in lists."""
     import librosa
 
     from .features import resize_time
@@ -89,7 +89,7 @@ def bench_featurize(songs: int = 40, jobs: int = 2) -> dict:
     }
     print(
         f"featurize {result['songs']} songs x 30 s, kinds {', '.join(BENCH_KINDS)}:\n"
-        f"  naive per-slice loop (seed):   {t_naive:7.2f} s\n"
+        f"  naive loop (paper's code):     {t_naive:7.2f} s\n"
         f"  feature store, 1 job:          {t_serial:7.2f} s  ({result['ratio_1_job']:.2f}x)\n"
         f"  feature store, {jobs} jobs:         {t_store:7.2f} s  ({result['ratio']:.2f}x)"
     )

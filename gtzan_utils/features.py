@@ -10,7 +10,7 @@ kind           shape            what
 ``mel3``       (128, 500, 3)    multi-resolution log-mel (Palanisamy et al. 2020): windows/hops
                                 25/10, 50/25, 100/50 ms, ``log(S + eps)``, each resized in time to
                                 the finest grid (500 frames for 5 s) and stacked as channels
-``mfcc_image`` (64, 216, 3)     the colour-mapped MFCC as an RGB image in [0, 1] (the seed saved
+``mfcc_image`` (64, 216, 3)     the colour-mapped MFCC as an RGB image in [0, 1] (the paper's code saved
                                 MFCC plots as PNG and reloaded them for MobileNetV2; no files here)
 ``musicnn``    (96, 313)        the input of the pretrained musicnn backbones (gtzan_utils.pretrained):
                                 16 kHz, n_fft 512, hop 256, 96 mel bands, ``log10(10000·S + 1)`` in

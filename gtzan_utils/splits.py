@@ -8,7 +8,7 @@ name            what
                 the rest
 ``filtered``    the fault-filtered split of Kereliuk, Sturm & Larsen (2015): 443/197/290 songs, no
                 artist on two sides; lists downloaded (sha256-checked) from the authors' repository
-``paper``       the seed's random split of **slices**: slices of one song land on both sides. Leaky,
+``paper``       the paper's code's random split of **slices**: slices of one song land on both sides. Leaky,
                 kept only to measure the leak.
 ==============  ===========================================================================================
 
@@ -154,7 +154,7 @@ def kfold_split(tracks: pd.DataFrame, seed: int = 0, k: int = 5, val_fraction: f
 
 
 def paper_split(manifest: pd.DataFrame, seed: int = 0, fractions=(0.8, 0.1, 0.1)) -> Split:
-    """The seed's random split of slices (LEAKY: slices of one song on both sides)."""
+    """The paper's code's random split of slices (LEAKY: slices of one song on both sides)."""
     keys = sorted((manifest.track_id + "#" + manifest.slice_index.astype(str)).unique())
     keys = list(_rng(seed, "paper").permutation(keys))
     counts = _counts(len(keys), fractions)
