@@ -79,6 +79,11 @@ class Split:
         blob = json.dumps({s: sorted(f[s]) for s in SUBSETS}, sort_keys=True)
         return hashlib.sha256(f"{self.level}|{blob}".encode()).hexdigest()[:16]
 
+    def identity(self, fold: int = 0) -> dict:
+        """What a cached result records of its split: name, seed, fold and the members' hash
+        (:meth:`members_key`). Part of every training configuration (classifiers and the VAE)."""
+        return {"split": self.name, "split_seed": self.seed, "fold": fold, "split_members": self.members_key(fold)}
+
     def songs_on_two_sides(self, fold: int = 0) -> int:
         """How many songs have slices in more than one subset of ``fold`` (0 for every split but ``paper``)."""
         sides = [{k.split("#")[0] for k in self.folds[fold][s]} for s in SUBSETS]

@@ -465,10 +465,7 @@ def train_vae(
     train_rows, val_rows = train_val_rows(store, split, fold, max_train_slices, seed)
     cfg = {
         "store": store.path.name,
-        "split": split.name,
-        "split_seed": split.seed,
-        "fold": fold,
-        "split_members": split.members_key(fold),
+        **split.identity(fold),
         "epochs": epochs,
         "batch_size": batch_size,
         "latent_dim": latent_dim,
