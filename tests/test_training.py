@@ -10,6 +10,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from callbacks import Epochs, Kill  # noqa: E402
 from conftest import write_dataset  # noqa: E402
 
 from gtzan_utils import batches, data, evaluate, params, splits, store, training  # noqa: E402
@@ -99,33 +100,14 @@ def test_paper_split_has_no_song_level(tiny_store, tmp_path):
     assert r["metrics"]["protocol"]["leaky"] is True
 
 
-class _Kill(keras.callbacks.Callback):
-    def __init__(self, at_epoch):
-        super().__init__()
-        self.at_epoch = at_epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.at_epoch:
-            raise KeyboardInterrupt("simulated kill")
-
-
-class _Epochs(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.seen.append(epoch)
-
-
 def test_killed_training_resumes_from_its_checkpoint(tiny_store, tmp_path):
     s, tracks = tiny_store
     sp = splits.song_split(tracks, seed=0)
     kw = dict(epochs=4, patience=10, verbose=0)
     with pytest.raises(KeyboardInterrupt):
-        training.run_experiment("vanilla_cnn", s, sp, tmp_path / "k", extra_callbacks=[_Kill(1)], **kw)
+        training.run_experiment("vanilla_cnn", s, sp, tmp_path / "k", extra_callbacks=[Kill(1)], **kw)
     assert (tmp_path / "k" / "backup").exists() and not (tmp_path / "k" / "metrics.json").exists()
-    seen = _Epochs()
+    seen = Epochs()
     r = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "k", extra_callbacks=[seen], **kw)
     assert seen.seen == [2, 3]  # continued after the two finished epochs, not from scratch
     assert r["history"].epoch.tolist() == [0, 1, 2, 3]
@@ -181,7 +163,7 @@ def test_kfold_rerun_with_another_k_retrains_and_tests_every_song_once(tiny_stor
     out = tmp_path / "kf"
     training.run_split("vanilla_cnn", s, splits.kfold_split(tracks, seed=0, k=5), out, epochs=1, verbose=0)
     k3 = splits.kfold_split(tracks, seed=0, k=3)
-    seen = _Epochs()
+    seen = Epochs()
     r = training.run_split("vanilla_cnn", s, k3, out, epochs=1, verbose=0, extra_callbacks=[seen])
     assert seen.seen == [0, 0, 0]  # every one of the three folds trained again
     tested = _test_songs(k3)
@@ -266,9 +248,9 @@ def test_killed_fine_tuning_resumes_stage_two(tiny_store, tmp_path):
         max_train_slices=12,
     )
     with pytest.raises(KeyboardInterrupt):
-        training.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[_Kill(2)], **kw)
+        training.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[Kill(2)], **kw)
     assert (tmp_path / "ft" / "stage1.keras").exists() and (tmp_path / "ft" / "backup_stage2").exists()
-    seen = _Epochs()
+    seen = Epochs()
     r = training.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[seen], **kw)
     assert seen.seen == [3]  # stage 1 is not trained again; stage 2 goes on after its finished epoch 2
     assert r["history"].epoch.tolist() == [0, 1, 2, 3]

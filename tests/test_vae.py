@@ -11,6 +11,7 @@ import soundfile as sf
 
 keras = pytest.importorskip("keras")
 
+from callbacks import Epochs, Kill  # noqa: E402
 from conftest import SR  # noqa: E402
 
 from gtzan_utils import generate as gen  # noqa: E402
@@ -266,25 +267,6 @@ def test_trained_samples_follow_the_genre(mel_store, tmp_path):
     assert reals[-1] - reals[0] > 10  # the genres' bands are apart, so the check can fail
 
 
-class _Kill(keras.callbacks.Callback):
-    def __init__(self, at_epoch):
-        super().__init__()
-        self.at_epoch = at_epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.at_epoch:
-            raise KeyboardInterrupt("simulated kill")
-
-
-class _Epochs(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.seen.append(epoch)
-
-
 TINY = dict(batch_size=8, latent_dim=2, warmup_epochs=2, filters=(4, 4, 8, 8), verbose=0)
 
 
@@ -292,17 +274,17 @@ def test_killed_vae_training_resumes_where_it_stopped(mel_store, tmp_path):
     s, tracks = mel_store
     sp = splits.song_split(tracks, seed=0)
     with pytest.raises(KeyboardInterrupt):
-        vae.train_vae(s, sp, tmp_path / "v", epochs=4, extra_callbacks=[_Kill(1)], **TINY)
+        vae.train_vae(s, sp, tmp_path / "v", epochs=4, extra_callbacks=[Kill(1)], **TINY)
     assert (tmp_path / "v" / "vae_backup").exists() and not (tmp_path / "v" / "vae_config.json").exists()
-    seen = _Epochs()
+    seen = Epochs()
     r = vae.train_vae(s, sp, tmp_path / "v", epochs=4, extra_callbacks=[seen], **TINY)
     assert seen.seen == [2, 3]  # continued after the two finished epochs, not from scratch
     assert r["history"].epoch.tolist() == [0, 1, 2, 3]
     assert not (tmp_path / "v" / "vae_backup").exists()
-    again = _Epochs()  # finished: loaded, not trained
+    again = Epochs()  # finished: loaded, not trained
     vae.train_vae(s, sp, tmp_path / "v", epochs=4, extra_callbacks=[again], **TINY)
     assert again.seen == []
-    other = _Epochs()  # another configuration in the same folder starts afresh
+    other = Epochs()  # another configuration in the same folder starts afresh
     r = vae.train_vae(s, sp, tmp_path / "v", epochs=2, extra_callbacks=[other], **TINY)
     assert other.seen == [0, 1] and r["history"].epoch.tolist() == [0, 1]
 
@@ -316,7 +298,7 @@ def test_a_cached_vae_is_keyed_by_the_split_members(mel_store, tmp_path):
     moved = dict(fold, train=fold["train"][1:], test=fold["test"] + fold["train"][:1])
     sp2 = splits.Split(sp.name, sp.seed, sp.level, [moved], sp.leaky, sp.note, dict(sp.extra))
     assert sp2.members_key() != sp.members_key()
-    seen = _Epochs()
+    seen = Epochs()
     r = vae.train_vae(s, sp2, tmp_path / "v", epochs=1, extra_callbacks=[seen], **TINY)
     assert seen.seen == [0] and r["config"]["n_train_slices"] < len(sp.rows(s.manifest, "train"))
 
