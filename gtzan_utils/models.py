@@ -299,6 +299,21 @@ def build_mtt_musicnn(input_shape, **kw):
     return _build_musicnn("MTT_musicnn", input_shape, **kw)
 
 
+def musicnn_head(model):
+    """The head of a musicnn classifier (:func:`build_msd_musicnn`) as its own compiled model on the backbone's
+    embeddings, (d,) → genre probabilities. Its layers are the classifier's own, so training the head trains the
+    classifier: with the backbone frozen, the head learns from embeddings computed once
+    (:class:`gtzan_utils.pretrained.EmbeddedStore`) and the saved classifier still takes store slices."""
+    try:
+        dropout, dense = model.get_layer("head_dropout"), model.get_layer("genre")
+    except ValueError:
+        raise GtzanError(f"{model.name} is not a musicnn classifier: it has no head_dropout/genre head") from None
+    emb = keras.Input(shape=(int(dense.kernel.shape[0]),), name="embedding")
+    head = keras.Model(emb, dense(dropout(emb)), name=f"{model.name}_head")
+    lr = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) if model.optimizer else 1e-3
+    return _compile(head, "adam", lr)
+
+
 MODELS = {
     "vanilla_cnn": build_vanilla_cnn,
     "mobilenetv2": build_mobilenetv2,

@@ -441,6 +441,28 @@ def store_embeddings(store, checkpoint: str = "MSD_musicnn", batch_size: int = 3
     return emb
 
 
+class EmbeddedStore:
+    """A ``musicnn`` feature store seen through one checkpoint's cached embeddings (:func:`store_embeddings`):
+    ``read(rows)`` gives the (k, d) embeddings of those rows; manifest, labels and ``y`` are the store's. Training
+    and scoring code that reads a store (``StoreBatches``, ``evaluate``) then runs a frozen backbone's head on
+    embeddings computed once, instead of running the backbone every epoch."""
+
+    def __init__(self, store, checkpoint: str = "MSD_musicnn", progress: bool = True):
+        self.store, self.checkpoint = store, checkpoint
+        self.embeddings = store_embeddings(store, checkpoint, progress=progress)
+        self.manifest, self.labels, self.path, self.params = store.manifest, store.labels, store.path, store.params
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.store.y
+
+    def __len__(self) -> int:
+        return len(self.embeddings)
+
+    def read(self, rows) -> np.ndarray:
+        return self.embeddings[np.asarray(rows, np.int64)]
+
+
 # -- a look at the weights ----------------------------------------------------------------------------------
 def demo_clips(
     genres=("jazz", "classical", "metal"), seconds: float = 30.0

@@ -140,6 +140,17 @@ def read_history(out_dir) -> pd.DataFrame:
     return h.drop_duplicates("epoch", keep="last").reset_index(drop=True)
 
 
+def _scorer(model, store, model_name: str, on_embeddings: bool):
+    """(model, store) that training and scoring feed: the classifier on store slices, or, for a frozen musicnn
+    backbone, its head on the store's cached embeddings (the same predictions, without the backbone per epoch)."""
+    if not on_embeddings:
+        return model, store
+    from .models import MUSICNN_MODELS, musicnn_head
+    from .pretrained import EmbeddedStore
+
+    return musicnn_head(model), EmbeddedStore(store, MUSICNN_MODELS[model_name], progress=default_verbose() > 0)
+
+
 def run_experiment(
     model_name: str,
     store,
@@ -195,6 +206,19 @@ def run_experiment(
     }
     if train_base is not None:  # transfer models only: frozen (False) or trained (True) base; None is automatic
         cfg["train_base"] = bool(train_base)
+    # a frozen pretrained musicnn backbone gives every slice the same embedding in every epoch: the head trains
+    # on the store's cached embeddings (computed once, shared with the linear probe), not on the backbone
+    from .models import MUSICNN_MODELS
+
+    on_embeddings = (
+        model_name in MUSICNN_MODELS
+        and weights is not None
+        and train_base is not True
+        and not fine_tune_epochs
+        and extra_train is None
+    )
+    if on_embeddings:
+        cfg["head_on"] = "cached embeddings"
     if extra_train is not None:
         ex = np.ascontiguousarray(extra_train[0], np.float32)
         cfg["extra_train"] = {
@@ -206,7 +230,7 @@ def run_experiment(
     if metrics_path.exists() and model_path.exists() and json.loads(metrics_path.read_text()).get("config_key") == key:
         model = keras.models.load_model(model_path)
         write_features(out_dir, store.params, store.labels)
-        results = ev.evaluate(model, store, split, fold)
+        results = ev.evaluate(*_scorer(model, store, model_name, on_embeddings), split, fold)
         return {
             "model": model,
             "results": results,
@@ -256,7 +280,9 @@ def run_experiment(
             learning_rate=learning_rate,
             train_base=train_base,
         )
-        fit(model, store, train_rows, val_rows, out_dir, epochs, **fit_kw)
+        fit(*_scorer(model, store, model_name, on_embeddings), train_rows, val_rows, out_dir, epochs, **fit_kw)
+        if on_embeddings:  # the head's optimizer did the training: give the saved classifier a built one too
+            model.optimizer.build(model.trainable_variables)
         if fine_tune_epochs:
             model.save(stage1_path)
             stage1_info.write_text(json.dumps({"epochs": int(len(read_history(out_dir)))}))
@@ -278,8 +304,9 @@ def run_experiment(
         )
     model.save(model_path)
     write_features(out_dir, store.params, store.labels)
-    results = ev.evaluate(model, store, split, fold)
-    validation = ev.validation_scores(model, store, split, fold)
+    scorer = _scorer(model, store, model_name, on_embeddings)
+    results = ev.evaluate(*scorer, split, fold)
+    validation = ev.validation_scores(*scorer, split, fold)
     history = read_history(out_dir)
     base = base_of(model)
     base_state = (

@@ -17,7 +17,7 @@ keras = pytest.importorskip("keras")
 
 from conftest import write_dataset  # noqa: E402
 
-from gtzan_utils import baseline, data, models, pretrained, splits, store, training  # noqa: E402
+from gtzan_utils import baseline, data, evaluate, models, pretrained, splits, store, training  # noqa: E402
 from gtzan_utils.errors import GtzanError  # noqa: E402
 from gtzan_utils.features import FeatureParams, compute_song, musicnn_log_mel  # noqa: E402
 
@@ -276,6 +276,13 @@ def test_musicnn_head_trains_saves_and_predicts(musicnn_stores, tmp_path):
     )
     proto = r["metrics"]["protocol"]
     assert proto["pretrained"] == "MSD_musicnn" and proto["base"] == "frozen" and proto["backbone"] == "MSD_musicnn"
+    # the frozen head trained on the cached embeddings; the saved classifier (backbone + that head) takes store
+    # slices and predicts what the scores were computed from
+    assert r["metrics"]["config"]["head_on"] == "cached embeddings"
+    pred = r["results"]["_predictions"]
+    full = evaluate.predict_rows(r["model"], s, pred["rows"])
+    np.testing.assert_allclose(full, pred["probs"], rtol=1e-4, atol=1e-5)
+    assert r["history"]["loss"].notna().all() and len(r["history"]) == 1
     base = models.base_of(r["model"])
     ref = pretrained.load_backbone("MSD_musicnn")
     np.testing.assert_array_equal(base.get_layer("conv2d").get_weights()[0], ref.get_layer("conv2d").get_weights()[0])
