@@ -413,6 +413,28 @@ def pretrained_embedder(checkpoint: str, sr: int):
     return (lambda audio: musicnn_embed(audio, sr, checkpoint)), f"{checkpoint} embeddings (gtzan_utils.pretrained)"
 
 
+def cached_real_embeddings(stores: dict, store, checkpoint: str = PRETRAINED_CHECKPOINT):
+    """The run's ``musicnn`` store seen through ``checkpoint``'s cached embeddings
+    (:class:`gtzan_utils.pretrained.EmbeddedStore`; computed now if notebook 04 did not), when that store holds
+    the same slices as ``store`` row for row (same songs, same slice indices); else None, and the judge embeds
+    the real slices' audio itself. ``stores``: the run's stores by kind (``store.open_index``).
+
+    Notebook: 05_vae_generation
+    """
+    music = stores.get("musicnn")
+    if not checkpoint or music is None:
+        return None
+    cols = ["track_id", "slice_index"]
+    if not music.manifest[cols].reset_index(drop=True).equals(store.manifest[cols].reset_index(drop=True)):
+        return None
+    from .pretrained import EmbeddedStore
+
+    try:
+        return EmbeddedStore(music, checkpoint, progress=False)
+    except (GtzanError, ImportError):
+        return None
+
+
 def judge_generated(
     vae,
     store,
@@ -425,12 +447,20 @@ def judge_generated(
     seed: int = 0,
     pretrained: str = PRETRAINED_CHECKPOINT,
     n_pretrained_train: int = 20,
+    real_embeddings=None,
 ) -> dict:
     """Every judging set of the module docstring, scored by the in-domain listener (``embedder``, from
     :func:`embedding_model`) and, when ``pretrained`` names an installed musicnn checkpoint, by the pretrained
     one: FAD against the real test slices' audio and the accuracy of a standardised logistic regression fitted
     on musicnn embeddings of ``n_pretrained_train`` real training slices per genre.
 
+    ``real_embeddings`` (from :func:`cached_real_embeddings`): the real slices' musicnn embeddings cached with
+    the run's ``musicnn`` store, row for row the same slices as ``store``; then the real sets are not embedded
+    again and the logistic regression learns from every training slice. Without it, the real slices' audio is
+    re-read and embedded here.
+
+    Every set has ``n_per_genre`` slices per genre, the genre-mean baseline too (its mean spectrum inverted with
+    ``n_per_genre`` different Griffin-Lim phases), so that Fréchet distances compare sets of equal size.
     Mel → audio inversions run in bounded chunks. Returns ``{"judged": judge_sets table, "pretrained": status
     line, "test": (x, y), "n_per_genre"}``.
 
@@ -444,7 +474,7 @@ def judge_generated(
     x_test, y_test = store.read(test_rows), store.y[test_rows]
     gen_x, gen_y = sample_per_genre(vae, n_per_genre, seed=seed)
     means = genre_means(store, train_rows)
-    present = np.flatnonzero(np.isfinite(means).all(axis=(1, 2)))
+    present = np.repeat(np.flatnonzero(np.isfinite(means).all(axis=(1, 2))), n_per_genre)
     embed, status = pretrained_embedder(pretrained, params.sr)
     kw = dict(n_iter=n_iter, inverse=inverse, seed=seed, embed=embed)
 
@@ -464,13 +494,23 @@ def judge_generated(
     }
     pre = None
     if embed is not None:
-        train_pick = pick_per_genre(store, train_rows, n_pretrained_train, seed=seed)
-        clf = fit_embedding_classifier(embed_store_rows(store, train_pick, embed), store.y[train_pick])
+        if real_embeddings is not None:
+            train_pick = train_rows
+
+            def real(rows):
+                return real_embeddings.read(rows)
+        else:
+            train_pick = pick_per_genre(store, train_rows, n_pretrained_train, seed=seed)
+
+            def real(rows):
+                return embed_store_rows(store, rows, embed)
+
+        clf = fit_embedding_classifier(real(train_pick), store.y[train_pick])
         pre = {
-            "reference": embed_store_rows(store, test_rows, embed),
+            "reference": real(test_rows),
             "classifier": clf,
             "sets": {
-                SETS[0]: embed_store_rows(store, val_pick, embed),
+                SETS[0]: real(val_pick),
                 SETS[2]: vae_emb,
                 SETS[3]: mean_emb,
                 SETS[4]: real_emb,

@@ -322,3 +322,25 @@ def test_cached_imagenet_weights_or_not_run(tmp_path, monkeypatch):
 
 # trains models or runs TensorFlow graphs: not in `make test-fast`
 pytestmark = pytest.mark.slow
+
+
+@needs_weights
+def test_judge_reads_real_slices_embeddings_from_the_musicnn_store(musicnn_stores):
+    from types import SimpleNamespace
+
+    from gtzan_utils import judge
+
+    stores, _, _, _ = musicnn_stores
+    mel, music = stores["mel"], stores["musicnn"]
+    view = judge.cached_real_embeddings(stores, mel, "MSD_musicnn")
+    assert view is not None and len(view) == len(mel)
+    np.testing.assert_array_equal(view.read([3, 0]), pretrained.store_embeddings(music, "MSD_musicnn")[[3, 0]])
+    # the same slices as the judge's own path (the slice's audio re-read and embedded): one song resampled once
+    # against one slice resampled, so equal up to the resampling at the slice's edges
+    own = judge.embed_store_rows(mel, [3], lambda a: judge.musicnn_embed(a, mel.params.sr))
+    assert np.corrcoef(own[0], view.read([3])[0])[0, 1] > 0.99
+    # another store's slices (here: the rows in another order) or no musicnn store: the judge embeds audio itself
+    shuffled = SimpleNamespace(manifest=mel.manifest.iloc[::-1])
+    assert judge.cached_real_embeddings(stores, shuffled, "MSD_musicnn") is None
+    assert judge.cached_real_embeddings({"mel": mel}, mel, "MSD_musicnn") is None
+    assert judge.cached_real_embeddings(stores, mel, "") is None
