@@ -35,7 +35,7 @@ from .errors import GtzanError
 from .training import config_key, train_stats, train_val_rows
 
 BN_MOMENTUM = 0.9
-ARCHITECTURE = 3  # part of the configuration key: a model saved by an older architecture is trained again
+ARCHITECTURE = 4  # part of the configuration key: a model saved by an older architecture is trained again
 FILTERS = (32, 64, 128, 128)
 
 
@@ -54,6 +54,11 @@ def _as_rows(v, h: int) -> np.ndarray:
 def _inner(h, w, down):
     """(H, W) the convolutions work on: the input shrunk by ``down`` (mel bins, frames), padded to multiples of 16."""
     return _pad16(-(-h // down[0])), _pad16(-(-w // down[1]))
+
+
+def _grid(h, w, down):
+    """(rows, frames) of the working grid: the picture averaged over ``down`` (mel bins, frames), before padding."""
+    return -(-h // down[0]), -(-w // down[1])
 
 
 def _encoder(h, w, n_genres, latent_dim, filters, down=(1, 1)):
@@ -176,6 +181,12 @@ class CVAE(keras.Model):
         self.prior_std = self.add_weight(
             shape=(self.n_genres, self.latent_dim), initializer="ones", trainable=False, name="prior_std"
         )
+        # the decoder's output spread in dB, per genre and mel row of the working grid: zero until fit_prior()
+        # measures it on the training slices; sample() draws x from p(x | z) = N(decoder(z), spread²), not only
+        # its mean (the mean alone is smoother over time than any real slice)
+        self.noise_std = self.add_weight(
+            shape=(self.n_genres, _grid(h, w, self.downsample)[0]), initializer="zeros", trainable=False, name="noise_std"
+        )
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "reconstruction", "kl")}
         self.built = True  # its sub-models are built: saving before a call keeps every weight
@@ -292,10 +303,26 @@ class CVAE(keras.Model):
         out = np.concatenate(out) if out else np.zeros((0, *self.slice_shape), np.float32)
         return out * self.std_ + self.mean_
 
+    def to_grid(self, x_db) -> np.ndarray:
+        """Log-mel slices (n, n_mels, frames) averaged to the working grid (n, rows, cols) of ``downsample``."""
+        x = np.asarray(x_db, np.float32)
+        (h, w), (r, c) = self.slice_shape, _grid(*self.slice_shape, self.downsample)
+        x = np.pad(x, ((0, 0), (0, r * self.downsample[0] - h), (0, c * self.downsample[1] - w)), mode="edge")
+        return x.reshape(len(x), r, self.downsample[0], c, self.downsample[1]).mean(axis=(2, 4))
+
+    def from_grid(self, g) -> np.ndarray:
+        """Working-grid pictures (n, rows, cols) → slices (n, n_mels, frames), upsampled as the decoder does."""
+        g = np.asarray(g, np.float32)
+        up = keras.layers.UpSampling2D(self.downsample, interpolation="bilinear")
+        out = keras.ops.convert_to_numpy(up(g[..., None]))[..., 0]
+        return out[:, : self.slice_shape[0], : self.slice_shape[1]]
+
     def fit_prior(self, x, genre, batch_size: int = 64) -> dict:
-        """Fit the per-genre sampling prior to real slices: mean and std of their ``z_mean`` per genre (a genre
-        without slices keeps N(0, I)). A VAE's codes never fill N(0, I) exactly; sampling where the genre's real
-        codes lie gives samples like that genre's slices. Returns {"mean", "std"} (n_genres, latent_dim)."""
+        """Fit what :meth:`sample` draws from to real slices, per genre: the prior (mean and std of the slices'
+        ``z_mean``; a genre without slices keeps N(0, I)) and the output spread (the std in dB, per mel row of the
+        working grid, of the slices minus their reconstructions). A VAE's codes never fill N(0, I) exactly;
+        sampling where the genre's real codes lie gives samples like that genre's slices.
+        Returns {"mean", "std"} (n_genres, latent_dim) and "noise_std" (n_genres, grid rows)."""
         genre = np.asarray(genre)
         x = np.asarray(x, np.float32)
         z = (
@@ -307,14 +334,19 @@ class CVAE(keras.Model):
         )
         mean = np.zeros((self.n_genres, self.latent_dim), np.float32)
         std = np.ones((self.n_genres, self.latent_dim), np.float32)
+        noise = np.zeros((self.n_genres, _grid(*self.slice_shape, self.downsample)[0]), np.float32)
         for g in np.unique(genre):
             zg = z[genre == g]
             mean[g] = zg.mean(axis=0)
             if len(zg) > 1:
                 std[g] = np.maximum(zg.std(axis=0), 1e-3)
+            xg = x[genre == g]
+            residual = self.to_grid(xg) - self.to_grid(self.decode(zg, int(g), batch_size))
+            noise[g] = residual.std(axis=(0, 2))
         self.prior_mean.assign(mean)
         self.prior_std.assign(std)
-        return {"mean": mean, "std": std}
+        self.noise_std.assign(noise)
+        return {"mean": mean, "std": std, "noise_std": noise}
 
     def prior_codes(self, genre: int, n: int = 1, seed: int = 0) -> np.ndarray:
         """``n`` latent codes of genre index ``genre`` drawn from its prior (``np.random.default_rng(seed)``)."""
@@ -328,9 +360,17 @@ class CVAE(keras.Model):
         std = keras.ops.convert_to_numpy(self.prior_std)[g]
         return (mean + std * eps).astype(np.float32)
 
-    def sample(self, genre: int, n: int = 1, seed: int = 0) -> np.ndarray:
-        """``n`` log-mel dB slices of genre index ``genre``, z from the genre's prior (:meth:`prior_codes`)."""
-        return self.decode(self.prior_codes(genre, n, seed), int(genre))
+    def sample(self, genre: int, n: int = 1, seed: int = 0, noise: float = 1.0) -> np.ndarray:
+        """``n`` log-mel dB slices of genre index ``genre``: z from the genre's prior (:meth:`prior_codes`), then x
+        from p(x | z), the decoded mean plus Gaussian noise of the genre's fitted output spread on the working
+        grid (times ``noise``; 0 gives the decoded means). Seeded by ``seed``."""
+        x = self.decode(self.prior_codes(genre, n, seed), int(genre))
+        spread = keras.ops.convert_to_numpy(self.noise_std)[int(genre)] * float(noise)
+        if not np.any(spread):
+            return x
+        rows, cols = _grid(*self.slice_shape, self.downsample)
+        eps = np.random.default_rng([seed, 1]).standard_normal((len(x), rows, cols)).astype(np.float32)
+        return x + self.from_grid(eps * spread[None, :, None])
 
 
 class KLWarmup(keras.callbacks.Callback):

@@ -267,6 +267,33 @@ def test_trained_samples_follow_the_genre(mel_store, tmp_path):
     assert reals[-1] - reals[0] > 10  # the genres' bands are apart, so the check can fail
 
 
+def test_samples_draw_the_fitted_output_spread(tmp_path):
+    """fit_prior measures the decoder's output spread per genre and grid row (std of slice minus reconstruction);
+    sample() adds noise of that spread on the working grid: noise=0 gives the decoded means, and the samples'
+    spread over time grows with it. Before fitting the spread is 0 and samples are the means."""
+    keras.utils.set_random_seed(0)
+    m = vae.build_vae(input_shape=SHAPE, n_genres=3, latent_dim=4, mean=-30.0, std=12.0, downsample=(4, 2))
+    np.testing.assert_array_equal(m.sample(1, 2, seed=3), m.decode(m.prior_codes(1, 2, seed=3), 1))
+    x = _x(12)
+    g = np.repeat([0, 1, 2], 4)
+    x[g == 2] += np.random.default_rng(1).normal(0, 20.0, x[g == 2].shape)  # genre 2: far rougher slices
+    fitted = m.fit_prior(x, g)
+    assert fitted["noise_std"].shape == (3, 8)  # 32 mel bins / 4 rows of the working grid
+    z = m.encode(x[g == 0], g[g == 0])[0]
+    want = (m.to_grid(x[g == 0]) - m.to_grid(m.decode(z, 0))).std(axis=(0, 2))
+    np.testing.assert_allclose(fitted["noise_std"][0], want, rtol=1e-4)
+    assert fitted["noise_std"][2].mean() > 1.5 * fitted["noise_std"][0].mean()
+    means = m.decode(m.prior_codes(2, 16, seed=3), 2)
+    np.testing.assert_allclose(m.sample(2, 16, seed=3, noise=0), means, rtol=1e-6)
+    noisy = m.sample(2, 16, seed=3)
+    assert noisy.shape == (16, *SHAPE) and noisy.std(axis=2).mean() > means.std(axis=2).mean() + 5
+    np.testing.assert_array_equal(noisy, m.sample(2, 16, seed=3))  # seeded
+    # the spread is saved with the model
+    path = tmp_path / "v.keras"
+    m.save(path)
+    np.testing.assert_allclose(keras.models.load_model(path).sample(2, 16, seed=3), noisy, rtol=1e-5, atol=1e-4)
+
+
 TINY = dict(batch_size=8, latent_dim=2, warmup_epochs=2, filters=(4, 4, 8, 8), verbose=0)
 
 
