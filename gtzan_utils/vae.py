@@ -185,7 +185,10 @@ class CVAE(keras.Model):
         # measures it on the training slices; sample() draws x from p(x | z) = N(decoder(z), spread²), not only
         # its mean (the mean alone is smoother over time than any real slice)
         self.noise_std = self.add_weight(
-            shape=(self.n_genres, _grid(h, w, self.downsample)[0]), initializer="zeros", trainable=False, name="noise_std"
+            shape=(self.n_genres, _grid(h, w, self.downsample)[0]),
+            initializer="zeros",
+            trainable=False,
+            name="noise_std",
         )
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.trackers = {k: keras.metrics.Mean(name=k) for k in ("loss", "reconstruction", "kl")}
