@@ -37,9 +37,7 @@ Every model starts with a ``Normalization`` layer holding the training split's p
 coefficient) and per-channel mean and variance, so a saved ``.keras`` file takes raw store features.
 BatchNorm uses momentum 0.9: with Keras' default 0.99 the paper's CNN collapses to one class at inference
 on small data (measured in DESIGN.md). ``input_size`` adds a ``Resizing`` layer (the quick profile's tiny
-inputs; ImageNet bases need at least 32×32, smaller inputs are enlarged to that automatically), antialiased:
-shrinking 128 mel bins to 32 averages neighbouring bins instead of picking every fourth one, so the model does
-not learn pixel patterns that aliasing made (and a blurred picture, e.g. a VAE's, reads as its sharp original).
+inputs; ImageNet bases need at least 32×32, smaller inputs are enlarged to that automatically).
 Shown in notebooks 03_vanilla_cnn and 04_transfer_learning.
 """
 
@@ -71,7 +69,7 @@ def _stem(input_shape, mean, variance, input_size, min_side: int = 1):
     size = tuple(input_size) if input_size else (h, w)
     size = (max(size[0], min_side), max(size[1], min_side))
     if size != (h, w):
-        x = layers.Resizing(*size, antialias=True, name="resize")(x)
+        x = layers.Resizing(*size, name="resize")(x)
     return inputs, x, c
 
 

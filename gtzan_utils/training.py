@@ -200,7 +200,6 @@ def run_experiment(
         "seed": seed,
         "weights": weights,
         "input_size": input_size,
-        "resize": "antialias" if input_size else None,  # models of the pixel-picking resize are trained again
         "learning_rate": learning_rate,
         "max_train_slices": max_train_slices,
         "fine_tune_epochs": fine_tune_epochs,
