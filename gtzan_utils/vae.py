@@ -15,6 +15,9 @@ loss           ``reconstruction + β_t · kl`` per slice: squared error summed o
                KL summed over the latent dimensions; β_t rises linearly to β over ``warmup_epochs``
                (:class:`KLWarmup`). ``loss``, ``reconstruction`` and ``kl`` are logged per epoch, so a
                posterior collapse (kl → 0) shows in the history.
+sampling       after training (:meth:`CVAE.fit_prior`): z from a Gaussian fitted to each genre's training codes,
+               x = decoder(z) + noise of the spread the decoder leaves on that genre's slices (per mel row of the
+               working grid), i.e. a draw from p(x | z) rather than its mean
 =============  ===========================================================================================
 
 :meth:`CVAE.decode` and :meth:`CVAE.sample` return dB log-mel arrays that
