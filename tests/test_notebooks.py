@@ -161,6 +161,8 @@ def test_04_transfer_learning(quick_run):
     # beyond the paper: musicnn with its real pretrained weights (offline), its probe, the baseline
     m = _metrics(run, "04_transfer_learning", "msd_musicnn-musicnn-song")
     assert m["protocol"]["pretrained"] == "MSD_musicnn" and m["protocol"]["base"] == "frozen"
+    # its head learned from the cached embeddings, on every training slice (MAX_TRAIN_SLICES caps ImageNet rows)
+    assert m["config"]["head_on"] == "cached embeddings" and m["config"]["max_train_slices"] is None
     probe = _metrics(run, "04_transfer_learning", "probe_msd_musicnn-musicnn-song")
     base = _metrics(run, "04_transfer_learning", "baseline_lr-mel-song")
     assert probe["protocol"]["n_test_songs"] == base["protocol"]["n_test_songs"] == p04["n_test_songs"]
