@@ -17,6 +17,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
 	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0  # weights only (gtzan_utils.pretrained)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (gtzan)" >/dev/null
+	$(BIN)/python -c "from gtzan_utils import environment; environment.warm_up()"  # librosa's numba kernels, compiled once
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -223,15 +223,21 @@ def plot_latent(z, y, labels, title: str = "latent codes (z_mean), first two pri
 
 
 def plot_confusion(result: dict, labels: list[str], level: str = "song", title: str = "", ax=None):
-    """Draw the confusion matrix of ``result`` at ``level`` as an annotated heatmap; returns the figure."""
-    import seaborn as sns
+    """Draw the confusion matrix of ``result`` at ``level`` as an annotated heatmap; returns the figure.
 
+    Plain ``imshow`` + text, not ``seaborn.heatmap``: seaborn draws the whole figure once per heatmap (to check
+    its tick labels), which made 06's overview of nine experiments take 30 s instead of 1 s."""
     from . import evaluate as ev
 
     cm = np.asarray(result[level]["confusion"])
     if ax is None:
         _, ax = plt.subplots(figsize=(6.2, 5.2), constrained_layout=True)
-    sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", xticklabels=labels, yticklabels=labels, cbar=False, ax=ax)
+    ax.imshow(cm, cmap="Blues", vmin=0, vmax=max(int(cm.max()), 1), aspect="auto", interpolation="nearest")
+    for (i, j), v in np.ndenumerate(cm):
+        ax.text(j, i, f"{int(v)}", ha="center", va="center", fontsize=8, color="white" if v > cm.max() / 2 else "black")
+    ticks = np.arange(len(labels))
+    ax.set_xticks(ticks, labels, rotation=90)
+    ax.set_yticks(ticks, labels)
     ax.set(xlabel="predicted", ylabel="true", title=title or ev.result_title(result, level))
     return ax.figure
 

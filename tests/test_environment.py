@@ -93,3 +93,11 @@ def test_drive_keeps_data_and_runs_across_sessions(monkeypatch, tmp_path):
     assert config.data_home() == homes["data"] and config.runs_home() == homes["runs"]
     monkeypatch.setenv("GTZAN_DATA_HOME", str(tmp_path / "local"))  # a folder chosen before the setup wins
     assert environment.use_drive(str(tmp_path / "elsewhere"), mount=False)["data"] == tmp_path / "local"
+
+
+def test_warm_up_runs_the_first_notebook_steps_and_closes_its_figure():
+    import matplotlib.pyplot as plt
+
+    before = len(plt.get_fignums())
+    assert environment.warm_up() > 0
+    assert len(plt.get_fignums()) == before

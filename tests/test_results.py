@@ -135,3 +135,20 @@ def test_best_model_is_chosen_on_validation_never_on_test(tmp_path):
     assert (pick["split"], pick["fold"], pick["validation_accuracy"]) == ("kfold", 0, 0.8)
     no_validation = {**_doc("vanilla_cnn", "mfcc", "song", 1.0, song=1.0), "path": str(tmp_path)}
     assert results.best_model([no_validation]) is None  # a model without validation scores is never picked
+
+
+def test_confusion_plot_writes_every_count_in_its_cell():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gtzan_utils import plots
+
+    cm = [[3, 0, 1], [0, 2, 0], [5, 0, 0]]
+    fig = plots.plot_confusion({"song": {"confusion": cm}}, ["a", "b", "c"], title="t")
+    ax = fig.axes[0]
+    cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+    assert cells == {(i, j): str(v) for i, row in enumerate(cm) for j, v in enumerate(row)}
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"] and ax.get_title() == "t"
+    plt.close(fig)
