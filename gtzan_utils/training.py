@@ -280,7 +280,8 @@ def run_experiment(
             learning_rate=learning_rate,
             train_base=train_base,
         )
-        fit(*_scorer(model, store, model_name, on_embeddings), train_rows, val_rows, out_dir, epochs, **fit_kw)
+        feed = _scorer(model, store, model_name, on_embeddings)  # what trains: the model, or its head on embeddings
+        fit(*feed, train_rows, val_rows, out_dir, epochs, **fit_kw)
         if on_embeddings:  # the head's optimizer did the training: give the saved classifier a built one too
             model.optimizer.build(model.trainable_variables)
         if fine_tune_epochs:
@@ -304,7 +305,8 @@ def run_experiment(
         )
     model.save(model_path)
     write_features(out_dir, store.params, store.labels)
-    scorer = _scorer(model, store, model_name, on_embeddings)
+    # on embeddings there is no stage 2, so the head that trained (``feed``) is the one to score
+    scorer = feed if on_embeddings else (model, store)
     results = ev.evaluate(*scorer, split, fold)
     validation = ev.validation_scores(*scorer, split, fold)
     history = read_history(out_dir)

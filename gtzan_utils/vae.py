@@ -54,14 +54,15 @@ def _as_rows(v, h: int) -> np.ndarray:
     return np.broadcast_to(a.reshape(-1, 1), (h, 1)).copy()
 
 
-def _inner(h, w, down):
-    """(H, W) the convolutions work on: the input shrunk by ``down`` (mel bins, frames), padded to multiples of 16."""
-    return _pad16(-(-h // down[0])), _pad16(-(-w // down[1]))
-
-
 def _grid(h, w, down):
     """(rows, frames) of the working grid: the picture averaged over ``down`` (mel bins, frames), before padding."""
     return -(-h // down[0]), -(-w // down[1])
+
+
+def _inner(h, w, down):
+    """(H, W) the convolutions work on: the working grid (:func:`_grid`) padded to multiples of 16."""
+    rows, cols = _grid(h, w, down)
+    return _pad16(rows), _pad16(cols)
 
 
 def _encoder(h, w, n_genres, latent_dim, filters, down=(1, 1)):
