@@ -269,8 +269,8 @@ def test_trained_samples_follow_the_genre(mel_store, tmp_path):
 
 def test_samples_draw_the_fitted_output_spread(tmp_path):
     """fit_prior measures the decoder's output spread per genre and grid row (std of slice minus reconstruction);
-    sample() adds noise of that spread on the working grid: noise=0 gives the decoded means, and the samples'
-    spread over time grows with it. Before fitting the spread is 0 and samples are the means."""
+    sample() adds noise of that spread on the working grid and of the detail below it (per mel bin): noise=0 gives
+    the decoded means, and the samples' spread over time grows with it. Before fitting the spread is 0 and samples are the means."""
     keras.utils.set_random_seed(0)
     m = vae.build_vae(input_shape=SHAPE, n_genres=3, latent_dim=4, mean=-30.0, std=12.0, downsample=(4, 2))
     np.testing.assert_array_equal(m.sample(1, 2, seed=3), m.decode(m.prior_codes(1, 2, seed=3), 1))
@@ -283,6 +283,13 @@ def test_samples_draw_the_fitted_output_spread(tmp_path):
     want = (m.to_grid(x[g == 0]) - m.to_grid(m.decode(z, 0))).std(axis=(0, 2))
     np.testing.assert_allclose(fitted["noise_std"][0], want, rtol=1e-4)
     assert fitted["noise_std"][2].mean() > 1.5 * fitted["noise_std"][0].mean()
+    # below the grid: the std of each slice minus its own grid average per mel bin, and its lag-1 correlation
+    detail = x[g == 0] - m.from_grid(m.to_grid(x[g == 0]))
+    assert fitted["detail_std"].shape == (3, SHAPE[0])
+    np.testing.assert_allclose(fitted["detail_std"][0], detail.std(axis=(0, 2)), rtol=1e-4)
+    d = detail - detail.mean()
+    want_rho = np.clip((d[..., 1:] * d[..., :-1]).mean() / (d**2).mean(), 0, 0.99)
+    assert fitted["detail_rho"][0] == pytest.approx(want_rho, abs=1e-5)
     means = m.decode(m.prior_codes(2, 16, seed=3), 2)
     np.testing.assert_allclose(m.sample(2, 16, seed=3, noise=0), means, rtol=1e-6)
     noisy = m.sample(2, 16, seed=3)
@@ -292,6 +299,20 @@ def test_samples_draw_the_fitted_output_spread(tmp_path):
     path = tmp_path / "v.keras"
     m.save(path)
     np.testing.assert_allclose(keras.models.load_model(path).sample(2, 16, seed=3), noisy, rtol=1e-5, atol=1e-4)
+
+
+def test_detail_noise_is_ar1_with_unit_variance_and_the_fitted_correlation():
+    """The detail below the working grid is drawn as a stationary AR(1) process over frames: unit variance from
+    the first frame on, lag-1 correlation rho (lag 4: rho⁴); rho 0 leaves white noise as it is."""
+    white = np.random.default_rng(0).standard_normal((400, 8, 200)).astype(np.float32)
+    e = vae._ar1(white, 0.85)
+    assert e.shape == white.shape
+    assert e[..., 0].var() == pytest.approx(1, abs=0.05) and e[..., -1].var() == pytest.approx(1, abs=0.05)
+    for lag, want in ((1, 0.85), (4, 0.85**4)):
+        assert (e[..., lag:] * e[..., :-lag]).mean() == pytest.approx(want, abs=0.02)
+    np.testing.assert_array_equal(vae._ar1(white, 0.0), white)
+    assert vae._lag1_correlation(e) == pytest.approx(0.85, abs=0.02)
+    assert vae._lag1_correlation(np.zeros((2, 3, 5))) == 0.0
 
 
 TINY = dict(batch_size=8, latent_dim=2, warmup_epochs=2, filters=(4, 4, 8, 8), verbose=0)
