@@ -16,7 +16,7 @@ loss           ``reconstruction + β_t · kl`` per slice: squared error summed o
                KL summed over the latent dimensions; β_t rises linearly to β over ``warmup_epochs``
                (:class:`KLWarmup`). ``loss``, ``reconstruction`` and ``kl`` are logged per epoch, so a
                posterior collapse (kl → 0) shows in the history.
-sampling       after training (:meth:`CVAE.fit_prior`): z from a Gaussian fitted to each genre's training codes,
+sampling       after training (:meth:`CVAE.fit_prior`): z from a full-covariance Gaussian fitted to each genre's codes,
                x = decoder(z) + noise of the spread the decoder leaves on that genre's slices (per row of the
                working grid) + noise of the detail finer than the grid (per mel bin, full resolution, AR(1) over
                frames), i.e. a draw from p(x | z) rather than its mean
@@ -39,7 +39,7 @@ from .errors import GtzanError
 from .training import config_key, train_stats, train_val_rows
 
 BN_MOMENTUM = 0.9
-ARCHITECTURE = 6  # part of the configuration key: a model saved by an older architecture is trained again
+ARCHITECTURE = 7  # part of the configuration key: a model saved by an older architecture is trained again
 FILTERS = (32, 64, 128, 128)
 
 
@@ -179,13 +179,19 @@ class CVAE(keras.Model):
             shape=(), initializer=keras.initializers.Constant(self.beta), trainable=False, name="beta_weight"
         )
         # the prior that sample() draws from, per genre: N(0, I) until fit_prior() replaces it by a Gaussian fitted
-        # to the training slices' codes of that genre (ex-post density estimation, Ghosh et al. 2020)
+        # to the training slices' codes of that genre (ex-post density estimation, Ghosh et al. 2020), with its full
+        # covariance (kept as its Cholesky factor): the codes of one genre are correlated, and a diagonal fit draws
+        # codes between the places where that genre's slices lie
         self.prior_mean = self.add_weight(
             shape=(self.n_genres, self.latent_dim), initializer="zeros", trainable=False, name="prior_mean"
         )
-        self.prior_std = self.add_weight(
-            shape=(self.n_genres, self.latent_dim), initializer="ones", trainable=False, name="prior_std"
+        self.prior_scale = self.add_weight(
+            shape=(self.n_genres, self.latent_dim, self.latent_dim),
+            initializer="zeros",
+            trainable=False,
+            name="prior_scale",
         )
+        self.prior_scale.assign(np.tile(np.eye(self.latent_dim, dtype=np.float32), (self.n_genres, 1, 1)))
         # the decoder's output spread in dB, per genre and mel row of the working grid: zero until fit_prior()
         # measures it on the training slices; sample() draws x from p(x | z) = N(decoder(z), spread²), not only
         # its mean (the mean alone is smoother over time than any real slice)
@@ -337,14 +343,15 @@ class CVAE(keras.Model):
         return out[:, : self.slice_shape[0], : self.slice_shape[1]]
 
     def fit_prior(self, x, genre, batch_size: int = 64) -> dict:
-        """Fit what :meth:`sample` draws from to real slices, per genre: the prior (mean and std of the slices'
-        ``z_mean``; a genre without slices keeps N(0, I)) and the output spread in dB at two scales: on the working
-        grid (per grid row: the std of the slices minus their reconstructions, both averaged to the grid) and below
-        it (per mel bin: the std of the slices minus their own grid averages, and that detail's correlation between
-        neighbouring frames; zero without ``downsample``).
-        A VAE's codes never fill N(0, I) exactly; sampling where the genre's real codes lie gives samples like that
-        genre's slices. Returns {"mean", "std"} (n_genres, latent_dim), "noise_std" (n_genres, grid rows),
-        "detail_std" (n_genres, n_mels) and "detail_rho" (n_genres,)."""
+        """Fit what :meth:`sample` draws from to real slices, per genre: the prior (mean and covariance of the
+        slices' ``z_mean``, the latter as its Cholesky factor; a genre without slices keeps N(0, I)) and the
+        output spread in dB at two scales: on the working grid (per grid row: the std of the slices minus their
+        reconstructions, both averaged to the grid) and below it (per mel bin: the std of the slices minus their
+        own grid averages, and that detail's correlation between neighbouring frames; zero without
+        ``downsample``). A VAE's codes never fill N(0, I) exactly; sampling where the genre's real codes lie gives
+        samples like that genre's slices. Returns "mean" and "std" (n_genres, latent_dim), "scale" (n_genres,
+        latent_dim, latent_dim: the Cholesky factors), "noise_std" (n_genres, grid rows), "detail_std"
+        (n_genres, n_mels) and "detail_rho" (n_genres,)."""
         genre = np.asarray(genre)
         x = np.asarray(x, np.float32)
         z = (
@@ -355,15 +362,16 @@ class CVAE(keras.Model):
             else np.zeros((0, self.latent_dim))
         )
         mean = np.zeros((self.n_genres, self.latent_dim), np.float32)
-        std = np.ones((self.n_genres, self.latent_dim), np.float32)
+        scale = np.tile(np.eye(self.latent_dim, dtype=np.float32), (self.n_genres, 1, 1))
         noise = np.zeros((self.n_genres, _grid(*self.slice_shape, self.downsample)[0]), np.float32)
         detail = np.zeros((self.n_genres, self.slice_shape[0]), np.float32)
         rho = np.zeros(self.n_genres, np.float32)
         for g in np.unique(genre):
             zg = z[genre == g]
             mean[g] = zg.mean(axis=0)
-            if len(zg) > 1:
-                std[g] = np.maximum(zg.std(axis=0), 1e-3)
+            if len(zg) > 1:  # the ridge keeps a covariance of fewer codes than dimensions positive definite
+                cov = np.atleast_2d(np.cov(zg, rowvar=False)) + 1e-6 * np.eye(self.latent_dim)
+                scale[g] = np.linalg.cholesky(cov)
             xg = x[genre == g]
             on_grid = self.to_grid(xg)
             noise[g] = (on_grid - self.to_grid(self.decode(zg, int(g), batch_size))).std(axis=(0, 2))
@@ -372,11 +380,19 @@ class CVAE(keras.Model):
                 detail[g] = d.std(axis=(0, 2))
                 rho[g] = _lag1_correlation(d)
         self.prior_mean.assign(mean)
-        self.prior_std.assign(std)
+        self.prior_scale.assign(scale)
         self.noise_std.assign(noise)
         self.detail_std.assign(detail)
         self.detail_rho.assign(rho)
-        return {"mean": mean, "std": std, "noise_std": noise, "detail_std": detail, "detail_rho": rho}
+        std = np.sqrt(np.einsum("gij,gij->gi", scale, scale))  # the diagonal of L Lᵀ: each dimension's spread
+        return {
+            "mean": mean,
+            "scale": scale,
+            "std": std,
+            "noise_std": noise,
+            "detail_std": detail,
+            "detail_rho": rho,
+        }
 
     def prior_codes(self, genre: int, n: int = 1, seed: int = 0) -> np.ndarray:
         """``n`` latent codes of genre index ``genre`` drawn from its prior (``np.random.default_rng(seed)``)."""
@@ -387,8 +403,8 @@ class CVAE(keras.Model):
         eps = np.random.default_rng(seed).standard_normal((int(n), self.latent_dim)).astype(np.float32)
         g = int(genre)
         mean = keras.ops.convert_to_numpy(self.prior_mean)[g]
-        std = keras.ops.convert_to_numpy(self.prior_std)[g]
-        return (mean + std * eps).astype(np.float32)
+        scale = keras.ops.convert_to_numpy(self.prior_scale)[g]
+        return (mean + eps @ scale.T).astype(np.float32)
 
     def sample(self, genre: int, n: int = 1, seed: int = 0, noise: float = 1.0) -> np.ndarray:
         """``n`` log-mel dB slices of genre index ``genre``: z from the genre's prior (:meth:`prior_codes`), then x

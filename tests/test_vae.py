@@ -280,6 +280,12 @@ def test_samples_draw_the_fitted_output_spread(tmp_path):
     fitted = m.fit_prior(x, g)
     assert fitted["noise_std"].shape == (3, 8)  # 32 mel bins / 4 rows of the working grid
     z = m.encode(x[g == 0], g[g == 0])[0]
+    # the prior: the genre's codes' mean and full covariance (as a Cholesky factor), which prior_codes reproduces
+    scale = fitted["scale"][0]
+    np.testing.assert_allclose(fitted["mean"][0], z.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(scale @ scale.T, np.cov(z, rowvar=False), atol=1e-4)
+    drawn = np.cov(m.prior_codes(0, 20000, seed=0), rowvar=False)
+    np.testing.assert_allclose(drawn, scale @ scale.T, atol=0.05 * np.abs(scale @ scale.T).max())
     want = (m.to_grid(x[g == 0]) - m.to_grid(m.decode(z, 0))).std(axis=(0, 2))
     np.testing.assert_allclose(fitted["noise_std"][0], want, rtol=1e-4)
     assert fitted["noise_std"][2].mean() > 1.5 * fitted["noise_std"][0].mean()
