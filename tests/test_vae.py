@@ -270,7 +270,8 @@ def test_trained_samples_follow_the_genre(mel_store, tmp_path):
 def test_samples_draw_the_fitted_output_spread(tmp_path):
     """fit_prior measures the decoder's output spread per genre and grid row (std of slice minus reconstruction);
     sample() adds noise of that spread on the working grid and of the detail below it (per mel bin): noise=0 gives
-    the decoded means, and the samples' spread over time grows with it. Before fitting the spread is 0 and samples are the means."""
+    the decoded means, and the samples' spread over time grows with it. Before fitting the spread is 0 and samples
+    are the means."""
     keras.utils.set_random_seed(0)
     m = vae.build_vae(input_shape=SHAPE, n_genres=3, latent_dim=4, mean=-30.0, std=12.0, downsample=(4, 2))
     np.testing.assert_array_equal(m.sample(1, 2, seed=3), m.decode(m.prior_codes(1, 2, seed=3), 1))
