@@ -78,11 +78,9 @@ def _cmd_generate(a):
     check_cutoffs(SR, a.lowpass, a.highpass)  # before loading TensorFlow: a bad band is one line, at once
     if not a.model.exists():
         raise GtzanError(f"model {a.model} not found: train one in notebook 05_vae_generation (vae.keras)")
-    import keras
+    from .vae import load_vae
 
-    from . import vae  # noqa: F401  (registers the CVAE class for loading)
-
-    model = keras.models.load_model(a.model)
+    model = load_vae(a.model)
     y = generate(
         model,
         a.genre,

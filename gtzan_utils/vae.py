@@ -525,6 +525,26 @@ def _read_rows(store, rows, chunk: int = 256):
     return x, store.y[rows].astype(np.int32)
 
 
+def load_vae(path) -> CVAE:
+    """A :class:`CVAE` saved by :func:`train_vae` (``vae.keras``). GtzanError naming the file and what to do when it
+    is missing, not a Keras file, not a VAE, or saved by another architecture of this module (its weights differ)."""
+    path = Path(path)
+    if not path.exists():
+        raise GtzanError(f"model {path} not found: train one in notebook 05_vae_generation (vae.keras)")
+    try:
+        model = keras.models.load_model(path)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()
+        raise GtzanError(
+            f"cannot load the VAE {path} ({first[0][:160] if first else type(exc).__name__}): it is damaged or was "
+            f"saved by another version of gtzan_utils (this one's VAE architecture is {ARCHITECTURE}); train it again "
+            f"with notebook 05 (`gtzan run --from 05 --out RUN_DIR` retrains it in place)"
+        ) from None
+    if not isinstance(model, CVAE):
+        raise GtzanError(f"{path} holds a {type(model).__name__}, not the genre VAE of notebook 05 (vae/vae.keras)")
+    return model
+
+
 def read_vae_history(path) -> pd.DataFrame:
     """The VAE's CSV history, one row per epoch (a resumed run's repeated epochs keep their last record)."""
     path = Path(path)

@@ -215,6 +215,27 @@ def test_cli_generate_writes_a_wav_of_the_asked_length(tmp_path):
     assert len(r.stderr.strip().splitlines()) == 1 and "low-pass" in r.stderr and "high-pass" in r.stderr
 
 
+def test_load_vae_names_the_file_and_what_to_do(tmp_path):
+    """A damaged file (or one of another VAE architecture) and a Keras model that is not the VAE are refused with
+    the file's name and the way out; the generate command prints that line, not a traceback."""
+    import subprocess
+    import sys
+
+    junk = tmp_path / "vae.keras"
+    junk.write_bytes(b"not a keras file")
+    with pytest.raises(GtzanError, match=r"vae\.keras.*notebook 05"):
+        vae.load_vae(junk)
+    other = tmp_path / "other.keras"
+    keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)]).save(other)
+    with pytest.raises(GtzanError, match="not the genre VAE"):
+        vae.load_vae(other)
+    with pytest.raises(GtzanError, match="not found"):
+        vae.load_vae(tmp_path / "missing.keras")
+    cmd = [sys.executable, "-m", "gtzan_utils", "generate", "--genre", "jazz", "--model", str(junk)]
+    r = subprocess.run([*cmd, "--out", str(tmp_path / "j.wav")], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and str(junk) in r.stderr, r.stderr
+
+
 def test_pinv_inversion_is_close_to_nnls_and_unknown_inversions_are_refused(mel_store):
     s, _ = mel_store
     x = s.read([0])
