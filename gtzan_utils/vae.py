@@ -534,9 +534,10 @@ def load_vae(path) -> CVAE:
     try:
         model = keras.models.load_model(path)
     except Exception as exc:
-        first = str(exc).strip().splitlines()
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        why = next((ln for ln in lines if "expected" in ln.lower()), lines[0] if lines else type(exc).__name__)
         raise GtzanError(
-            f"cannot load the VAE {path} ({first[0][:160] if first else type(exc).__name__}): it is damaged or was "
+            f"cannot load the VAE {path} ({why.split(' Expected:')[0][:160]}): it is damaged or was "
             f"saved by another version of gtzan_utils (this one's VAE architecture is {ARCHITECTURE}); train it again "
             f"with notebook 05 (`gtzan run --from 05 --out RUN_DIR` retrains it in place)"
         ) from None
