@@ -349,8 +349,8 @@ class CVAE(keras.Model):
         reconstructions, both averaged to the grid) and below it (per mel bin: the std of the slices minus their
         own grid averages, and that detail's correlation between neighbouring frames; zero without
         ``downsample``). A VAE's codes never fill N(0, I) exactly; sampling where the genre's real codes lie gives
-        samples like that genre's slices. Returns "mean" and "std" (n_genres, latent_dim), "scale" (n_genres,
-        latent_dim, latent_dim: the Cholesky factors), "noise_std" (n_genres, grid rows), "detail_std"
+        samples like that genre's slices. Returns "mean" (n_genres, latent_dim), "scale" (n_genres, latent_dim,
+        latent_dim: the Cholesky factors), "noise_std" (n_genres, grid rows), "detail_std"
         (n_genres, n_mels) and "detail_rho" (n_genres,)."""
         genre = np.asarray(genre)
         x = np.asarray(x, np.float32)
@@ -384,15 +384,7 @@ class CVAE(keras.Model):
         self.noise_std.assign(noise)
         self.detail_std.assign(detail)
         self.detail_rho.assign(rho)
-        std = np.sqrt(np.einsum("gij,gij->gi", scale, scale))  # the diagonal of L Lᵀ: each dimension's spread
-        return {
-            "mean": mean,
-            "scale": scale,
-            "std": std,
-            "noise_std": noise,
-            "detail_std": detail,
-            "detail_rho": rho,
-        }
+        return {"mean": mean, "scale": scale, "noise_std": noise, "detail_std": detail, "detail_rho": rho}
 
     def prior_codes(self, genre: int, n: int = 1, seed: int = 0) -> np.ndarray:
         """``n`` latent codes of genre index ``genre`` drawn from its prior (``np.random.default_rng(seed)``)."""
