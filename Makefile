@@ -9,7 +9,7 @@ PROFILE ?= quick
 
 BROWSER_STAMP := $(VENV)/.browser-installed
 
-.PHONY: run test test-fast test-browser lint lab setup bench clean strip
+.PHONY: run test test-fast test-browser lint lab setup bench bench-real clean strip
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ bench: $(STAMP)
 	$(BIN)/gtzan bench stream
 	$(BIN)/gtzan bench train
 	$(BIN)/gtzan bench determinism
+
+# the real-music yardstick: the cpu profile 01 -> 06 on ../shared/gtzan_real, k-fold by song (about 15 min)
+bench-real: $(STAMP)
+	$(BIN)/gtzan bench real
 
 strip:
 	$(BIN)/python tools/strip_notebooks.py notebooks/*.ipynb

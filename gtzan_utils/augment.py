@@ -21,7 +21,7 @@ LEVELS = ("slice", "song")
 
 def _nb03_fold_dir(run_dir, store, split, fold: int, settings: dict):
     """Notebook 03's folder of this fold when it was trained with exactly ``settings`` (else None)."""
-    from .judge import TRAIN_SETTINGS
+    from .training import same_settings
 
     d = Path(run_dir) / "03_vanilla_cnn" / f"vanilla_cnn-{store.params.kind}-{split.name}" / f"fold_{fold}"
     cfg_path = d / "config.json"
@@ -32,13 +32,9 @@ def _nb03_fold_dir(run_dir, store, split, fold: int, settings: dict):
         cfg.get("store") == store.path.name
         and cfg.get("fold") == fold
         and cfg.get("split_members") == split.members_key(fold)
-        and all(_plain(cfg.get(k)) == _plain(settings.get(k)) for k in TRAIN_SETTINGS)
+        and same_settings(cfg, settings)
     )
     return d if same else None
-
-
-def _plain(v):
-    return list(v) if isinstance(v, tuple) else v
 
 
 def summarize(folds: list[dict]) -> dict:

@@ -114,6 +114,12 @@ def _cmd_predict(a):
 
 
 def _cmd_bench(a):
+    if a.what == "real":
+        from .params import parse_overrides
+        from .yardstick import bench_real
+
+        bench_real(data=a.data, out=a.out, overrides=parse_overrides(a.param), start=a.start, stop=a.stop)
+        return 0
     from . import bench
 
     bench.main(a.what, songs=a.songs, jobs=a.jobs)
@@ -192,10 +198,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print JSON instead of the top-3 table")
     s.set_defaults(func=_cmd_predict)
 
-    s = sub.add_parser("bench", help="benchmarks that print figures (not tests)")
-    s.add_argument("what", choices=["featurize", "memory", "stream", "train", "determinism"])
+    s = sub.add_parser("bench", help="benchmarks that print figures (not tests); 'real': the real-music yardstick")
+    s.add_argument("what", choices=["real", "featurize", "memory", "stream", "train", "determinism"])
     s.add_argument("--songs", type=int, default=None)
     s.add_argument("--jobs", type=int, default=2)
+    s.add_argument("--data", default=None, help="real: folder of genre folders (default: ../shared/gtzan_real)")
+    s.add_argument("--out", type=Path, default=None, help="real: run folder (default: runs/bench-real-<time>)")
+    s.add_argument("--from", dest="start", default="01", help="real: first notebook (resume a run with --out)")
+    s.add_argument("--to", dest="stop", default="06", help="real: last notebook")
+    s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="real: a parameter")
     s.set_defaults(func=_cmd_bench)
     return p
 

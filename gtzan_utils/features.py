@@ -54,6 +54,9 @@ class FeatureParams:
     sr: int = SR
     slice_seconds: float = 5.0
     n_slices: int = 6
+    #: start-to-start distance of a song's windows in seconds; 0 means ``slice_seconds`` (the paper's consecutive
+    #: slices). Shorter hops give overlapping windows: the training crops of :func:`windows_of`
+    hop_seconds: float = 0.0
     #: a last slice missing at most this many seconds is zero-padded (GTZAN clips run 29.9–30.7 s)
     pad_seconds: float = 0.25
     n_fft: int = 2048
@@ -71,6 +74,11 @@ class FeatureParams:
             raise GtzanError(f"unknown feature kind {self.kind!r}: use one of {', '.join(KINDS)}")
         if self.slice_seconds <= 0 or self.n_slices < 1:
             raise GtzanError(f"slice_seconds must be > 0 and n_slices >= 1 (got {self.slice_seconds}, {self.n_slices})")
+        if not 0 <= self.hop_seconds <= self.slice_seconds:
+            raise GtzanError(
+                f"hop_seconds must be between 0 (consecutive slices) and slice_seconds ({self.slice_seconds}), "
+                f"got {self.hop_seconds}"
+            )
         if self.image_height < 32:
             raise GtzanError(f"image_height must be >= 32 (ImageNet models need it), got {self.image_height}")
         if self.kind == "musicnn":  # the backbone's input is fixed by its weights
@@ -83,6 +91,8 @@ class FeatureParams:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["mel3_resolutions"] = [list(r) for r in self.mel3_resolutions]
+        if not self.hop_seconds:  # consecutive slices keep the key they had before windows existed
+            del d["hop_seconds"]
         d["feature_version"] = FEATURE_VERSION
         return d
 
@@ -103,6 +113,11 @@ class FeatureParams:
     @property
     def slice_samples(self) -> int:
         return int(round(self.slice_seconds * self.sr))
+
+    @property
+    def hop_samples(self) -> int:
+        """Samples from one window's start to the next one's (``slice_samples`` for consecutive slices)."""
+        return int(round(self.hop_seconds * self.sr)) if self.hop_seconds else self.slice_samples
 
     def _mel3_frames(self) -> list[tuple[int, int]]:
         """(window, hop) in samples for each mel3 channel."""
@@ -132,24 +147,42 @@ class FeatureParams:
 
 # -- slicing ----------------------------------------------------------------------------------------
 def n_whole_slices(n_samples: int, params: FeatureParams) -> int:
-    """How many slices a clip of ``n_samples`` yields (at most ``params.n_slices``)."""
-    length = params.slice_samples
+    """How many slices (windows) a clip of ``n_samples`` yields (at most ``params.n_slices``)."""
+    length, hop = params.slice_samples, params.hop_samples
     pad = int(round(params.pad_seconds * params.sr))
-    return int(min(params.n_slices, (n_samples + pad) // length))
+    if n_samples + pad < length:
+        return 0
+    return int(min(params.n_slices, 1 + (n_samples + pad - length) // hop))
 
 
 def slice_audio(y: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """Cut a mono clip into consecutive slices: array (k, slice_samples), k = :func:`n_whole_slices`.
+    """Cut a mono clip into slices: array (k, slice_samples), k = :func:`n_whole_slices`. Slice ``i`` starts at
+    ``i * hop_samples``: consecutive slices by default, overlapping windows with a shorter ``hop_seconds``.
 
     A clip shorter than ``n_slices`` slices keeps its whole slices only; a last slice short by at most
     ``pad_seconds`` is zero-padded. ``k`` may be 0 for a clip shorter than one slice.
     """
     k = n_whole_slices(len(y), params)
-    length = params.slice_samples
-    need = k * length
+    length, hop = params.slice_samples, params.hop_samples
+    need = (k - 1) * hop + length if k else 0
     if len(y) < need:
         y = np.pad(y, (0, need - len(y)))
-    return np.ascontiguousarray(y[:need].reshape(k, length), dtype=np.float32)
+    if hop == length or k == 0:
+        return np.ascontiguousarray(y[:need].reshape(k, length), dtype=np.float32)
+    return np.ascontiguousarray(np.stack([y[i * hop : i * hop + length] for i in range(k)]), dtype=np.float32)
+
+
+def windows_of(params: FeatureParams, hop_seconds: float) -> FeatureParams:
+    """The parameters of a song's overlapping training windows: ``params``' slices (same length and features)
+    starting every ``hop_seconds``, over the same span of audio (``n_slices`` consecutive slices' worth), e.g.
+    26 windows of 5 s every second of a 30-s song instead of its 6 slices. ``params`` themselves when the hop is
+    0 or the slice length. Notebook: 02_preprocessing
+    """
+    if not hop_seconds or hop_seconds >= params.slice_seconds:
+        return params
+    span = (params.n_slices - 1) * params.slice_seconds
+    n = 1 + int(np.floor(span / hop_seconds + 1e-9))
+    return dataclasses.replace(params, hop_seconds=float(hop_seconds), n_slices=n)
 
 
 # -- the kinds --------------------------------------------------------------------------------------
@@ -299,7 +332,7 @@ def compute_song_kinds(y: np.ndarray, params_list, sr: int | None = None) -> lis
             y_p = at_rate[p.sr]
         else:
             y_p = y
-        key = (p.sr, p.slice_seconds, p.n_slices, p.pad_seconds)
+        key = (p.sr, p.slice_seconds, p.n_slices, p.pad_seconds, p.hop_samples)
         if key not in groups:
             groups[key] = (slice_audio(y_p, p), {})
         slices, cache = groups[key]

@@ -308,35 +308,53 @@ def augment_slices(vae, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return sample_per_genre(vae, k, seed=seed + 10_000)
 
 
-TRAIN_SETTINGS = ("epochs", "batch_size", "patience", "seed", "input_size", "learning_rate", "max_train_slices")
+def _nb03_runs(run_dir, kind: str):
+    """Notebook 03's vanilla-CNN folders of ``kind`` in a run (fold 0 of a k-fold run), with their configs."""
+    root = Path(run_dir) / "03_vanilla_cnn"
+    out = []
+    for d in sorted(root.glob(f"vanilla_cnn-{kind}-*")):
+        for cand in (d, d / "fold_0"):
+            if (cand / "config.json").exists() and (cand / "model.keras").exists():
+                out.append((cand, json.loads((cand / "config.json").read_text())))
+    return out
 
 
 def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
-    """The vanilla CNN that judges generated audio: notebook 03's model on this store and split when the run
-    folder has one (loaded, not retrained: its configuration matches), otherwise one trained now into
-    ``out_dir/classifier`` with ``fallback`` settings (``epochs``, ``patience``, ...).
+    """The vanilla CNN that judges generated audio: notebook 03's model on this store and split (fold 0 of a
+    k-fold split) when the run folder has one (loaded, not retrained: its configuration matches), otherwise one
+    trained now into ``out_dir/classifier`` with notebook 03's recipe from another split of the run (its training
+    settings and training windows), or, where 03 did not run, with ``fallback`` settings (``epochs``, ...).
 
     Returns :func:`gtzan_utils.training.run_experiment`'s dict plus ``settings`` (the training settings, so
     that the augmentation run can use exactly the same) and ``source`` (where the model came from).
 
     Notebook: 05_vae_generation
     """
-    from .training import run_experiment
+    from .store import open_windows
+    from .training import TRAIN_SETTINGS, run_experiment, settings_of
 
-    nb03 = Path(run_dir) / "03_vanilla_cnn" / f"vanilla_cnn-{store.params.kind}-{split.name}"
-    cfg_path = nb03 / "config.json"
-    if cfg_path.exists() and (nb03 / "model.keras").exists():
-        cfg = json.loads(cfg_path.read_text())
-        if cfg.get("store") == store.path.name and cfg.get("fold") == 0:
-            settings = {k: cfg.get(k) for k in TRAIN_SETTINGS}
-            if settings["input_size"]:
-                settings["input_size"] = tuple(settings["input_size"])
-            run = run_experiment("vanilla_cnn", store, split, nb03, **settings)
-            return {**run, "settings": settings, "source": str(nb03)}
-    settings = {k: fallback.get(k) for k in TRAIN_SETTINGS if fallback.get(k) is not None}
+    windows = open_windows(Path(run_dir) / "02_preprocessing")
+    runs = _nb03_runs(run_dir, store.params.kind)
+    for d, cfg in runs:
+        if cfg.get("store") == store.path.name and cfg.get("fold") == 0 and cfg.get("split") == split.name:
+            settings = settings_of(cfg, windows)
+            run = run_experiment("vanilla_cnn", store, split, d, **settings)
+            return {**run, "settings": settings, "source": str(d)}
     out = Path(out_dir) / "classifier"
+    same_store = [(d, cfg) for d, cfg in runs if cfg.get("store") == store.path.name and cfg.get("split") != "paper"]
+    if same_store:
+        d, cfg = same_store[0]
+        settings = settings_of(cfg, windows)
+        how = f"notebook 03's recipe of {d.relative_to(Path(run_dir))}"
+    else:
+        settings = {k: fallback.get(k) for k in TRAIN_SETTINGS if fallback.get(k) is not None}
+        how = "the fallback settings"
     run = run_experiment("vanilla_cnn", store, split, out, **settings)
-    return {**run, "settings": settings, "source": f"{out} (trained in notebook 05: 03 had none for this split)"}
+    return {
+        **run,
+        "settings": settings,
+        "source": f"{out} (trained in notebook 05 with {how}: 03 had none for this split)",
+    }
 
 
 def vae_protocol(

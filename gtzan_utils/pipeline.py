@@ -49,6 +49,27 @@ def load_profile(profile: str) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
+#: Notebook parameters that hold a path: a relative one means relative to where ``gtzan run`` was started (the
+#: kernels run in ``notebooks/``), so the runner makes it absolute. Keywords (``DATA=synth``) are kept.
+PATH_PARAMETERS = ("DATA", "STORE_DIR", "PREDICT_MODEL")
+DATA_KEYWORDS = ("synth", "gtzan")
+
+
+def _absolute_paths(params: dict) -> dict:
+    """``params`` with the relative paths of :data:`PATH_PARAMETERS` (top level and per-notebook sections) made
+    absolute against the current directory."""
+
+    def fix(section: dict) -> dict:
+        out = dict(section)
+        for key in PATH_PARAMETERS:
+            value = out.get(key)
+            if isinstance(value, str) and value and value not in DATA_KEYWORDS and not Path(value).is_absolute():
+                out[key] = str(Path(value).expanduser().resolve())
+        return out
+
+    return {k: fix(v) if isinstance(v, dict) else v for k, v in fix(params).items()}
+
+
 def _kernel_env() -> None:
     """Make the kernel named python3 the one of this interpreter, and tell notebooks they run unattended."""
     share = str(Path(sys.prefix) / "share" / "jupyter")
@@ -94,6 +115,8 @@ def run_pipeline(
     if data:
         params["DATA"] = data
     params.update(overrides or {})
+    params = _absolute_paths(params)
+    overrides = _absolute_paths(overrides or {})
     run_dir = Path(out) if out else runs_home() / f"{profile}-{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir = run_dir.resolve()
     (run_dir / "notebooks").mkdir(parents=True, exist_ok=True)

@@ -255,8 +255,9 @@ def plot_confusions(items, level: str = "song"):
     return fig
 
 
-def plot_history(history: pd.DataFrame, title: str = "", axes=None):
-    """Loss and accuracy per epoch (training and validation) of a fit history, side by side; returns the figure.
+def plot_history(history: pd.DataFrame, title: str = "", axes=None, kept_epoch: int | None = None):
+    """Loss and accuracy per epoch (training and validation) of a fit history, side by side, with the epoch whose
+    weights were kept (0-based ``kept_epoch``, drawn at its 1-based number) marked; returns the figure.
 
     Notebook: 03_vanilla_cnn, 04_transfer_learning
     """
@@ -266,6 +267,8 @@ def plot_history(history: pd.DataFrame, title: str = "", axes=None):
         ax.plot(history["epoch"] + 1, history[key], label="train")
         if f"val_{key}" in history:
             ax.plot(history["epoch"] + 1, history[f"val_{key}"], label="validation")
+        if kept_epoch is not None:
+            ax.axvline(kept_epoch + 1, color="0.4", linestyle="--", linewidth=1, label=f"kept: epoch {kept_epoch + 1}")
         ax.set(xlabel="epoch", ylabel=key, title=f"{title} {key}".strip())
         ax.legend()
     return axes[0].figure

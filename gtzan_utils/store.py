@@ -410,6 +410,8 @@ def featurize_all(
 
 # -- the run folder's index of stores (written by 02, read by 03-05) -------------------------------------
 INDEX_NAME = "stores.json"
+#: The index of the overlapping training windows (:func:`gtzan_utils.features.windows_of`), same format.
+WINDOWS_INDEX = "windows.json"
 
 
 def _relative(path: Path, start: Path) -> str:
@@ -419,19 +421,19 @@ def _relative(path: Path, start: Path) -> str:
         return str(Path(path).resolve())
 
 
-def write_index(stores: dict[str, FeatureStore], out_dir) -> Path:
-    """``out_dir/stores.json``: each kind's store as a path relative to ``out_dir`` (no absolute path that dies
-    with a Colab session; the folder name alone identifies the store). Returns the path.
+def write_index(stores: dict[str, FeatureStore], out_dir, name: str = INDEX_NAME) -> Path:
+    """``out_dir/stores.json`` (or ``name``): each kind's store as a path relative to ``out_dir`` (no absolute path
+    that dies with a Colab session; the folder name alone identifies the store). Returns the path.
 
     Notebook: 02_preprocessing
     """
-    path = Path(out_dir) / INDEX_NAME
+    path = Path(out_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write_text(path, json.dumps({k: _relative(s.path, path.parent) for k, s in stores.items()}, indent=1))
     return path
 
 
-def open_index(out_dir, search=()) -> dict[str, FeatureStore]:
+def open_index(out_dir, search=(), name: str = INDEX_NAME) -> dict[str, FeatureStore]:
     """The stores that notebook 02 wrote into ``out_dir`` (its folder of the run), by kind.
 
     A store is looked for where ``stores.json`` records it (relative to ``out_dir``; older indexes hold
@@ -444,7 +446,7 @@ def open_index(out_dir, search=()) -> dict[str, FeatureStore]:
     """
     from .config import data_home
 
-    path = Path(out_dir) / INDEX_NAME
+    path = Path(out_dir) / name
     if not path.exists():
         raise GtzanError(f"{path} not found: run notebook 02_preprocessing for this run folder first")
     out, lost = {}, []
@@ -470,6 +472,17 @@ def open_index(out_dir, search=()) -> dict[str, FeatureStore]:
             f"stores/"
         )
     return out
+
+
+def open_windows(out_dir, search=()) -> dict[str, FeatureStore]:
+    """The training-window stores that notebook 02 wrote into ``out_dir`` (``windows.json``), by kind; ``{}`` when
+    it wrote none (``TRAIN_HOP_SECONDS`` 0). Found and reported like :func:`open_index`.
+
+    Notebook: 03_vanilla_cnn
+    """
+    if not (Path(out_dir) / WINDOWS_INDEX).exists():
+        return {}
+    return open_index(out_dir, search, name=WINDOWS_INDEX)
 
 
 def describe(stores: dict[str, FeatureStore]) -> pd.DataFrame:
