@@ -111,6 +111,7 @@ class KeepBest(keras.callbacks.Callback):
         if monitor not in MONITORS:
             raise GtzanError(f"unknown selection monitor {monitor!r}: use one of {', '.join(MONITORS)}")
         self.monitor, self.min_epochs, self.patience, self.smooth = monitor, int(min_epochs), int(patience), int(smooth)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
         self.state_path = Path(out_dir) / f"selection-{stage}.json"
         self.weights_path = Path(out_dir) / f"selection-{stage}.weights.h5"
         self.state = {"values": {}, "kept_epoch": None, "best_score": None}

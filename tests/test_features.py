@@ -66,6 +66,30 @@ def test_slices_are_consecutive():
     np.testing.assert_array_equal(sl.ravel(), y)
 
 
+def test_training_windows_overlap_and_cover_the_slices_span():
+    y = np.arange(int(12.2 * SR), dtype=np.float32)
+    base = FeatureParams(slice_seconds=2.0, n_slices=6)  # 12 s of consecutive slices
+    w = features.windows_of(base, 0.5)
+    assert w.n_slices == 21 and w.hop_samples == SR // 2 and w.slice_samples == base.slice_samples
+    win = features.slice_audio(y, w)
+    assert win.shape == (21, 2 * SR)
+    for i in (0, 1, 20):  # window i starts i * 0.5 s in
+        np.testing.assert_array_equal(win[i], y[i * SR // 2 : i * SR // 2 + 2 * SR])
+    # every 4th window is one of the paper's slices: the same audio, hence the same features
+    np.testing.assert_array_equal(win[::4], features.slice_audio(y, base))
+    short = features.slice_audio(y[: int(4.1 * SR)], w)  # a short clip keeps its whole windows only
+    assert short.shape[0] == 5
+    assert features.windows_of(base, 0) is base and features.windows_of(base, 2.0) is base
+
+
+def test_consecutive_slices_keep_their_store_key():
+    """Stores written before windows existed stay valid: the key of hop 0 is computed without the new field."""
+    assert "hop_seconds" not in FeatureParams(kind="mel").to_dict()
+    assert FeatureParams(kind="mel").key == "f4233bd1de22" and FeatureParams(kind="mfcc").key == "a49ab831971d"
+    w = features.windows_of(FeatureParams(kind="mel"), 1.0)
+    assert w.key != FeatureParams(kind="mel").key and FeatureParams.from_dict(w.to_dict()) == w
+
+
 def _real_clip(samples_dir):
     y, _ = data.read_audio(samples_dir / "genres" / "blues" / "blues.00000.au")
     return y
@@ -129,7 +153,17 @@ def test_params_key_is_stable_and_round_trips():
     assert out == p.key  # no dependence on the process (hash randomisation)
 
 
-@pytest.mark.parametrize("kwargs", [{"kind": "chroma"}, {"slice_seconds": 0}, {"n_slices": 0}, {"image_height": 16}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"kind": "chroma"},
+        {"slice_seconds": 0},
+        {"n_slices": 0},
+        {"image_height": 16},
+        {"hop_seconds": -1},
+        {"hop_seconds": 6},
+    ],
+)
 def test_bad_parameters(kwargs):
     with pytest.raises(GtzanError):
         FeatureParams(**kwargs)

@@ -152,6 +152,104 @@ def test_extra_slices_join_the_training_batches_once_per_epoch(tiny_store):
         batches.StoreBatches(s, rows, extra=(ex[:, :3], ey))
 
 
+def test_epochs_draw_afresh_from_the_pool(tiny_store):
+    s, _ = tiny_store
+    rows = np.arange(10)
+    b = batches.StoreBatches(s, rows, batch_size=4, shuffle=True, seed=0, per_epoch=6)
+    assert len(b) == 2
+    first = np.concatenate([b[i][0] for i in range(len(b))])
+    assert len(first) == 6 and len(np.unique(b.order)) == 6  # without replacement
+    orders = {tuple(b.order)}
+    for _ in range(5):
+        b.on_epoch_end()
+        orders.add(tuple(b.order))
+    assert len(orders) > 1  # another draw each epoch
+    many = batches.StoreBatches(s, rows, batch_size=8, shuffle=True, seed=0, per_epoch=25)
+    counts = np.bincount(many.order, minlength=10)
+    assert len(many.order) == 25 and counts.min() >= 2 and counts.max() <= 3  # every row twice, then a rest
+    with pytest.raises(training.GtzanError, match="shuffle"):
+        batches.StoreBatches(s, rows, per_epoch=6)
+    assert training.epoch_size(100, 100) is None  # a plain epoch: every slice once
+    assert training.epoch_size(100, 2600, min_slices=1024) == 1024
+    assert training.epoch_size(4800, 26000, min_slices=1024, max_slices=3000) == 3000
+
+
+def _selector(tmp_path, values, **kw):
+    """A KeepBest fed a validation series; each epoch's weights are filled with the epoch number."""
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    sel = training.KeepBest(tmp_path, "stage", **kw)
+    sel.set_model(model)
+    sel.on_train_begin()
+    ran = 0
+    for e, v in enumerate(values):
+        model.set_weights([np.full_like(w, e) for w in model.get_weights()])
+        sel.on_epoch_end(e, {"val_loss": v, "val_accuracy": 1 - v})
+        ran = e + 1
+        if getattr(model, "stop_training", False):
+            break
+    sel.on_train_end()
+    return sel, model, ran
+
+
+def test_selection_never_keeps_an_epoch_before_min_epochs(tmp_path):
+    # epoch 0 has the lowest validation loss (the small-data trap), later ones settle lower than epochs 1-3
+    values = [0.5, 2.3, 2.2, 2.1, 1.2, 1.0, 1.1, 1.3, 1.6, 1.9, 2.0]
+    sel, model, ran = _selector(tmp_path, values, min_epochs=3, patience=3, smooth=1)
+    assert sel.kept_epoch == 5 and ran == 9  # stopped 3 epochs after the best
+    assert float(model.get_weights()[0].ravel()[0]) == 5.0  # the kept epoch's weights are restored
+    plain, _, _ = _selector(tmp_path / "plain", values, min_epochs=0, patience=3, smooth=1)
+    assert plain.kept_epoch == 0  # what the old rule did: keep the untrained model
+    smooth, _, _ = _selector(tmp_path / "smooth", [2.3, 2.2, 1.0, 2.1, 1.4, 1.3, 1.2, 1.5], min_epochs=2, smooth=3)
+    assert smooth.kept_epoch == 6  # a lone good epoch (2) loses to a consistently good stretch
+    acc, _, _ = _selector(tmp_path / "acc", values, min_epochs=3, monitor="val_accuracy", smooth=1)
+    assert acc.kept_epoch == 5
+    assert "min_epochs" in sel.describe() and sel.describe()["kept_epoch"] == 5
+    with pytest.raises(training.GtzanError, match="monitor"):
+        training.KeepBest(tmp_path, "x", monitor="accuracy")
+
+
+def test_selection_resumes_with_its_state(tmp_path):
+    values = [2.0, 1.0, 1.5, 0.9, 1.4]
+    whole, _, _ = _selector(tmp_path / "whole", values, smooth=1)
+    first, _, _ = _selector(tmp_path / "resumed", values[:2], smooth=1)
+    first.on_train_end()
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    again = training.KeepBest(tmp_path / "resumed", "stage", smooth=1)
+    again.set_model(model)
+    again.on_train_begin()  # a resumed run reads the state the killed one left
+    for e, v in enumerate(values[2:], start=2):
+        again.on_epoch_end(e, {"val_loss": v})
+    assert again.kept_epoch == whole.kept_epoch == 3
+
+
+def test_training_windows_feed_training_and_the_slices_the_scores(tmp_path):
+    root = tmp_path / "ds"
+    write_dataset(root / "genres", genres=("blues", "classical", "rock"), per_genre=5, seconds=6.0)
+    tracks = data.find_dataset(root / "genres")
+    s = store.build_store(tracks, P, root / "stores", n_jobs=1, progress=False)
+    from gtzan_utils import features
+
+    w = store.build_store(tracks, features.windows_of(P, 1.0), root / "stores", n_jobs=1, progress=False)
+    assert len(w) == 15 * 5 and len(s) == 15 * 3  # 5 windows of 2 s every second against 3 slices
+    sp = splits.song_split(tracks, seed=0)
+    r = training.run_experiment(
+        "vanilla_cnn", s, sp, tmp_path / "w", epochs=3, min_epochs=2, min_epoch_slices=40, train_store=w, verbose=0
+    )
+    p = r["metrics"]["protocol"]
+    assert p["train_store"] == w.path.name and p["train_hop_seconds"] == 1.0
+    assert p["n_train_examples"] == len(sp.rows(w.manifest, "train")) and p["n_train_slices_used"] == 40
+    assert p["n_test_slices"] == len(sp.rows(s.manifest, "test"))  # scored on the paper's slices
+    assert p["selection"]["kept_epoch"] >= 1 and p["selection"]["min_epochs"] == 2
+    assert not list((tmp_path / "w").glob("selection-*")) and not (tmp_path / "w" / "best.keras").exists()
+    cfg = json.loads((tmp_path / "w" / "config.json").read_text())
+    replay = training.settings_of(cfg, {"mfcc": w})
+    assert replay["train_store"] is w and training.same_settings(cfg, replay)
+    with pytest.raises(training.GtzanError, match="windows.json"):
+        training.settings_of(cfg, {})
+    with pytest.raises(training.GtzanError, match="split by song"):
+        training.run_experiment("vanilla_cnn", s, splits.paper_split(s.manifest), tmp_path / "p", train_store=w)
+
+
 # -- integrity (issue 9) -----------------------------------------------------------------------------------
 def _test_songs(split) -> list[list[str]]:
     return [sorted(f["test"]) for f in split.folds]
