@@ -95,17 +95,19 @@ def _cmd_generate(a):
 
 
 def _cmd_predict(a):
-    from .predict import load_classifier, predict_files, top_k
+    from .predict import describe, domain_note, load_classifier, predict_files, trained_on_of
 
     model, params, labels = load_classifier(a.model)
     done, failed = predict_files(model, params, labels, a.files)
+    note = domain_note(trained_on_of(a.model), [r["file"] for r in done])
     if a.json:
-        print(json.dumps({"model": str(a.model), "predictions": done, "skipped": failed}, indent=1))
+        doc = {"model": str(a.model), "trained_on": trained_on_of(a.model), "note": note}
+        print(json.dumps({**doc, "predictions": done, "skipped": failed}, indent=1))
     else:
+        if note:
+            print(note, file=sys.stderr)
         for r in done:
-            t = top_k(r, 3)
-            guesses = ", ".join(f"{g} {p:.0%}" for g, p in zip(t.genre, t.probability))
-            print(f"{r['file']} ({r['n_slices']} slices): {guesses}")
+            print(describe(r, 3))
     for f in failed:
         print(f"gtzan predict: skipped {f['error']}", file=sys.stderr)
     if failed:

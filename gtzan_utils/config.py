@@ -30,6 +30,10 @@ SR: int = 22050
 #: Audio file endings that soundfile decodes without system packages.
 AUDIO_EXTENSIONS: tuple[str, ...] = (".au", ".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".snd")
 
+#: The file the embedded synthetic GTZAN (``gtzan_utils.synth``) writes beside its genre folders: it marks a set as
+#: synthetic (``data.dataset_source``).
+SYNTH_MARKER: str = "SYNTH.json"
+
 #: Repository root (where ``notebooks/`` lives) when the package is installed from a checkout.
 REPO_ROOT: Path = Path(__file__).resolve().parent.parent
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import AUDIO_EXTENSIONS, GENRES, SR, data_home
+from .config import AUDIO_EXTENSIONS, GENRES, SR, SYNTH_MARKER, data_home
 from .errors import GtzanError
 
 # The original archive (1000 × 30 s .au). The first host is dead since 2022; mirrors, tried in order.
@@ -429,6 +429,19 @@ def download(dest=None, urls=GTZAN_URLS, sha256: str = GTZAN_SHA256, progress: b
 
 
 # -- one entry point for the notebooks ---------------------------------------------------------------
+def dataset_source(paths) -> str:
+    """Where audio files come from: ``"synthetic"`` (the embedded synthetic GTZAN: its ``SYNTH.json`` sits beside
+    the genre folders), ``"gtzan"`` (files named like GTZAN's, ``blues.00000.au``, at least 900 of them: the whole
+    dataset) or ``"folder"`` (any other music)."""
+    import re
+
+    paths = [Path(p) for p in paths]
+    if paths and all(any((d / SYNTH_MARKER).exists() for d in list(p.parents)[:3]) for p in paths):
+        return "synthetic"
+    named = sum(bool(re.fullmatch(r"[a-z]+\.\d{5}", p.stem)) for p in paths)
+    return "gtzan" if named >= 900 else "folder"
+
+
 def resolve_data(data: str, synth_per_genre: int = 10, synth_seconds: float = 30.0, seed: int = 0) -> Path:
     """The dataset folder (a Path) for a notebook's ``DATA`` parameter.
 

@@ -128,6 +128,7 @@ def run_pipeline(
             f"unknown notebook parameter(s) {', '.join(sorted(unknown))}: see the notebooks' parameters cells"
         )
     _kernel_env()
+    os.environ["GTZAN_PROFILE"] = profile  # the kernels record it in each model's features.json (trained_on)
 
     log = logging.getLogger("gtzan.run")
     handler = logging.FileHandler(run_dir / "run.log")

@@ -40,7 +40,7 @@ import numpy as np
 import soundfile as sf
 from scipy.signal import butter, lfilter, sosfilt
 
-from .config import GENRES, SR
+from .config import GENRES, SR, SYNTH_MARKER
 from .errors import GtzanError
 
 GENERATOR_VERSION = 1
@@ -737,7 +737,7 @@ def make_synthetic_gtzan(
     _check_int("n_jobs", jobs, 1, " (or -1 for all cores)")
 
     out = pathlib.Path(root).expanduser() / "genres"
-    meta_path = out / "SYNTH.json"
+    meta_path = out / SYNTH_MARKER
     meta = dict(
         generator="gtzan_utils.synth",
         version=GENERATOR_VERSION,

@@ -378,12 +378,12 @@ def experiment_config(model_name: str, store, split, fold: int, **settings) -> d
 def _finished(model_name, store, split, fold, out_dir: Path, key: str, on_embeddings: bool) -> dict | None:
     """Step 2: a finished run of this configuration in ``out_dir``, loaded and re-scored (else None); files that
     another configuration left there are cleared, so that nothing of it is resumed."""
-    from .predict import write_features
+    from .predict import trained_on, write_features
 
     metrics_path, model_path = out_dir / "metrics.json", out_dir / "model.keras"
     if metrics_path.exists() and model_path.exists() and json.loads(metrics_path.read_text()).get("config_key") == key:
         model = keras.models.load_model(model_path)
-        write_features(out_dir, store.params, store.labels)
+        write_features(out_dir, store.params, store.labels, trained_on(store, split, fold))
         results = ev.evaluate(*_scorer(model, store, model_name, on_embeddings), split, fold)
         return {
             "model": model,
@@ -522,7 +522,7 @@ def run_experiment(
     (with ``protocol.selection``: the rule and the kept epoch). Returns ``{"model", "results", "history",
     "metrics", "out_dir"}``.
     """
-    from .predict import write_features
+    from .predict import trained_on, write_features
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -600,7 +600,7 @@ def run_experiment(
         fit_kw=fit_kw,
     )
     model.save(out_dir / "model.keras")
-    write_features(out_dir, store.params, store.labels)
+    write_features(out_dir, store.params, store.labels, trained_on(store, split, fold))
     # on embeddings there is no stage 2 (nor a window store), so the head that trained is the one to score
     scorer = feed if on_embeddings else (model, store)
     training_info = {

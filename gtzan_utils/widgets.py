@@ -198,9 +198,10 @@ def vae_generator(
     return None
 
 
-def predict_upload(model, params, labels) -> None:
+def predict_upload(model, params, labels, trained: dict | None = None) -> None:
     """Upload audio files → top-3 genres of each (ipywidgets ``FileUpload``), displayed; returns None.
-    Nothing to upload under papermill.
+    ``trained`` (the model's ``trained_on`` record) adds the one-line note when a model of the synthetic set is
+    given real music. Nothing to upload under papermill.
 
     Notebook: 06_results
     """
@@ -213,7 +214,7 @@ def predict_upload(model, params, labels) -> None:
     from IPython.display import display
 
     from .errors import GtzanError
-    from .predict import predict_file, top_k
+    from .predict import describe, domain_note, predict_file, top_k
 
     upload = w.FileUpload(accept="audio/*", multiple=True, description="audio files")
     out = w.Output()
@@ -229,7 +230,10 @@ def predict_upload(model, params, labels) -> None:
                 except GtzanError as exc:
                     print(f"skipped: {exc}")
                     continue
-                print(f"{f['name']} ({r['n_slices']} slices)")
+                note = domain_note(trained, [path])
+                if note:
+                    print(note)
+                print(describe({**r, "file": f["name"]}))
                 display(top_k(r))
 
     upload.observe(on_upload, names="value")

@@ -122,5 +122,65 @@ def test_cli_skips_damaged_audio_naming_the_reason(model_dir, tmp_path):
     assert "silent.wav" in skipped[1] and "all silent" in skipped[1]
 
 
+def test_files_that_are_not_a_classifier_are_refused_in_one_line(model_dir, tmp_path):
+    from gtzan_utils import cli
+
+    folder = tmp_path / "run" / "exp"
+    folder.mkdir(parents=True)
+    for name in ("model.keras", "features.json"):
+        (folder / name).write_bytes((model_dir / name).read_bytes())
+    head = keras.Sequential([keras.Input((200,)), keras.layers.Dense(3, activation="softmax")])
+    head.save(folder / "best.keras")  # what 0.3's runs left beside a musicnn head's model.keras
+    with pytest.raises(GtzanError, match="training checkpoint.*model.keras"):
+        predict.load_classifier(folder / "best.keras")
+    lone = tmp_path / "lone"
+    lone.mkdir()
+    (lone / "features.json").write_bytes((model_dir / "features.json").read_bytes())
+    head.save(lone / "model.keras")
+    with pytest.raises(GtzanError, match=r"takes inputs of shape \(200,\)"):
+        predict.load_classifier(lone)
+    vae_dir = tmp_path / "vae"
+    vae_dir.mkdir()
+    (vae_dir / "vae.keras").write_bytes(b"not loaded: the name says what it is")
+    with pytest.raises(GtzanError, match="gtzan generate"):
+        predict.load_classifier(vae_dir / "vae.keras")
+    song = tmp_path / "song.wav"
+    sf.write(song, tone(2.0, 300), SR)
+    for bad in (folder / "best.keras", lone, vae_dir / "vae.keras"):
+        assert cli.main(["predict", str(song), "--model", str(bad)]) == 1  # one line on stderr, no traceback
+
+
+def test_a_synthetic_model_given_real_music_says_so(model_dir, tmp_path, capsys):
+    from gtzan_utils import cli, data
+
+    synth = tmp_path / "synth" / "genres"
+    (synth / "jazz").mkdir(parents=True)
+    (synth / "SYNTH.json").write_text("{}")
+    sf.write(synth / "jazz" / "jazz.00000.wav", tone(2.0, 300), SR)
+    real = tmp_path / "mine.wav"
+    sf.write(real, tone(2.0, 300), SR)
+    assert data.dataset_source([synth / "jazz" / "jazz.00000.wav"]) == "synthetic"
+    assert data.dataset_source([real]) == "folder"
+    trained = {"source": "synthetic", "n_songs": 80, "n_dataset_songs": 100, "profile": "quick"}
+    note = predict.domain_note(trained, [real])
+    assert "synthetic set (80 songs, quick profile)" in note and "msd_musicnn" in note
+    assert predict.domain_note(trained, [synth / "jazz" / "jazz.00000.wav"]) is None  # synthetic songs: fine
+    assert predict.domain_note({**trained, "source": "folder"}, [real]) is None
+    # the model folder records what it learnt from; a copy marked synthetic warns on the command line
+    assert predict.trained_on_of(model_dir)["source"] == "folder"
+    marked = tmp_path / "marked"
+    marked.mkdir()
+    (marked / "model.keras").write_bytes((model_dir / "model.keras").read_bytes())
+    meta = json.loads((model_dir / "features.json").read_text())
+    (marked / "features.json").write_text(json.dumps({**meta, "trained_on": trained}))
+    assert cli.main(["predict", str(real), "--model", str(marked)]) == 0
+    out = capsys.readouterr()
+    assert out.err.count("\n") == 1 and "mean nothing for real music" in out.err
+    line = out.out.strip()
+    assert line.startswith("mine.wav (2 slices): ") and "%" in line
+    uncertain = {"file": "x.wav", "n_slices": 1, "probabilities": {"a": 0.4, "b": 0.35, "c": 0.25}}
+    assert predict.describe(uncertain).endswith("a 40%, b 35%, c 25% (low confidence)")
+
+
 # trains models or runs TensorFlow graphs: not in `make test-fast`
 pytestmark = pytest.mark.slow
