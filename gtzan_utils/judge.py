@@ -219,13 +219,41 @@ def genre_means(store, rows, chunk: int = 256) -> np.ndarray:
         return (s / n.reshape(-1, *([1] * len(store.params.shape)))).astype(np.float32)
 
 
-def judge_sets(embedder, sets: dict, reference, labels, pretrained: dict | None = None) -> pd.DataFrame:
+def nearest_db(x, store, rows, chunk: int = 256) -> np.ndarray:
+    """For each log-mel slice of ``x`` (n, n_mels, frames), the RMS distance in dB to the nearest of the store's
+    ``rows`` (read ``chunk`` at a time, so the reference never has to fit in memory)."""
+    x = np.asarray(x, np.float32).reshape(len(x), -1)
+    best = np.full(len(x), np.inf)
+    sq = (x.astype(np.float64) ** 2).sum(axis=1)
+    rows = np.sort(np.asarray(rows))
+    for a in range(0, len(rows), chunk):
+        r = store.read(rows[a : a + chunk]).reshape(-1, x.shape[1]).astype(np.float64)
+        d2 = sq[:, None] + (r**2).sum(axis=1)[None, :] - 2 * x.astype(np.float64) @ r.T
+        best = np.minimum(best, d2.min(axis=1))
+    return np.sqrt(np.maximum(best, 0) / x.shape[1])
+
+
+def nearest_embedding(emb, reference) -> np.ndarray:
+    """For each embedding of ``emb``, the Euclidean distance to the nearest one of ``reference``."""
+    emb, reference = np.asarray(emb, np.float64), np.asarray(reference, np.float64)
+    d2 = (emb**2).sum(1)[:, None] + (reference**2).sum(1)[None, :] - 2 * emb @ reference.T
+    return np.sqrt(np.maximum(d2.min(axis=1), 0))
+
+
+def judge_sets(
+    embedder, sets: dict, reference, labels, pretrained: dict | None = None, nearest: dict | None = None
+) -> pd.DataFrame:
     """One row per (set, genre) and one per set over all genres: n, accuracy, Fréchet distance to the reference.
 
     ``sets``: name → (slices, genre indices); ``reference``: (real test slices, genre indices).
     ``pretrained`` (the musicnn listener, optional): ``{"reference": embeddings of the real test audio,
     "sets": {name: embeddings of that set's audio}, "classifier": fitted genre classifier on embeddings}`` adds
     ``fad`` (Fréchet Audio Distance on musicnn embeddings) and ``musicnn_accuracy``; NaN for a set without audio.
+    ``nearest`` (optional): ``{"store", "rows"}``, the training slices (or windows) a generator learnt from, and
+    with the musicnn listener ``"embeddings"`` of the training slices: adds the median distance of a set's slices
+    to their nearest training slice, in dB (``nearest_train_db``) and in musicnn space
+    (``nearest_train_musicnn``). A generator that replays its training slices scores far below real held-out
+    slices there.
     """
     _, ref_emb = classify(embedder, reference[0])
     ref_y = np.asarray(reference[1])
@@ -237,6 +265,12 @@ def judge_sets(embedder, sets: dict, reference, labels, pretrained: dict | None 
         hit = probs.argmax(axis=1) == y
         p_emb = pre.get("sets", {}).get(name)
         p_hit = pre["classifier"].predict(p_emb) == y if p_emb is not None and len(p_emb) else None
+        near_db = nearest_db(x, nearest["store"], nearest["rows"]) if nearest else None
+        near_mu = (
+            nearest_embedding(p_emb, nearest["embeddings"])
+            if nearest and nearest.get("embeddings") is not None and p_emb is not None
+            else None
+        )
         groups = [("all", np.ones(len(y), bool), np.ones(len(ref_y), bool))]
         groups += [(labels[g], y == g, ref_y == g) for g in np.unique(y)]
         for genre, mine, ref_mine in groups:
@@ -250,6 +284,12 @@ def judge_sets(embedder, sets: dict, reference, labels, pretrained: dict | None 
             if pre:
                 row["fad"] = frechet_distance(p_emb[mine], pre["reference"][ref_mine]) if p_hit is not None else np.nan
                 row["musicnn_accuracy"] = float(p_hit[mine].mean()) if p_hit is not None and mine.any() else np.nan
+            if nearest:
+                row["nearest_train_db"] = float(np.median(near_db[mine])) if mine.any() else np.nan
+                if nearest.get("embeddings") is not None:
+                    row["nearest_train_musicnn"] = (
+                        float(np.median(near_mu[mine])) if near_mu is not None and mine.any() else np.nan
+                    )
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -261,13 +301,23 @@ def summary_table(judged: pd.DataFrame) -> pd.DataFrame:
 
     Notebook: 05_vae_generation
     """
-    cols = ["n", "accuracy", "frechet"] + [c for c in ("musicnn_accuracy", "fad") if c in judged]
+    cols = ["n", "accuracy", "frechet"] + [
+        c for c in ("musicnn_accuracy", "fad", "nearest_train_db", "nearest_train_musicnn") if c in judged
+    ]
     overall = judged[judged.genre == "all"].set_index("set")[cols]
     per_genre = judged[judged.genre != "all"].groupby("set", sort=False)
     out = overall.join(per_genre.frechet.mean().rename("frechet, genre mean"))
     if "fad" in judged:
         out = out.join(per_genre.fad.mean().rename("FAD, genre mean"))
-    return out.rename(columns={"frechet": "frechet, all", "fad": "FAD, all", "musicnn_accuracy": "musicnn accuracy"})
+    return out.rename(
+        columns={
+            "frechet": "frechet, all",
+            "fad": "FAD, all",
+            "musicnn_accuracy": "musicnn accuracy",
+            "nearest_train_db": "nearest training slice, dB",
+            "nearest_train_musicnn": "nearest training slice, musicnn",
+        }
+    )
 
 
 def reconstruction_db(vae, x, genres, batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
@@ -336,7 +386,8 @@ def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
     windows = open_windows(Path(run_dir) / "02_preprocessing")
     runs = _nb03_runs(run_dir, store.params.kind)
     for d, cfg in runs:
-        if cfg.get("store") == store.path.name and cfg.get("fold") == 0 and cfg.get("split") == split.name:
+        same_songs = cfg.get("split") == split.name and cfg.get("split_members") == split.members_key(0)
+        if cfg.get("store") == store.path.name and cfg.get("fold") == 0 and same_songs:
             settings = settings_of(cfg, windows)
             run = run_experiment("vanilla_cnn", store, split, d, **settings)
             return {**run, "settings": settings, "source": str(d)}
@@ -419,6 +470,43 @@ def write_vae_metrics(
 SETS = ("real, validation songs", "VAE, spectrogram", "VAE, audio", "genre mean, audio", "real → mel → audio")
 
 
+def verdict(summary: pd.DataFrame) -> list[str]:
+    """The judging summary (:func:`summary_table`) in words, one sentence per listener and one on copying: how often
+    each listener places the VAE's audio in its genre against its baseline (the genre mean) and its ceiling (real
+    slices through the same inversion), whether its FAD is below the baseline's, and how near the samples lie to
+    their nearest training slice compared with real held-out slices.
+
+    Notebook: 05_vae_generation
+    """
+    rows = summary.to_dict("index")
+    vae, mean, ceiling, real = (rows.get(SETS[i], {}) for i in (2, 3, 4, 0))
+    out = []
+    for name, col in (("the in-domain CNN", "accuracy"), ("musicnn", "musicnn accuracy")):
+        if pd.isna(vae.get(col, np.nan)):
+            continue
+        a, b, c = vae[col], mean.get(col, np.nan), ceiling.get(col, np.nan)
+        out.append(
+            f"{name} places the VAE's audio in its genre in {a:.0%} of the slices: {100 * (a - b):+.0f} points "
+            f"against the genre-mean baseline ({b:.0%}), {100 * (a - c):+.0f} against real slices through the same "
+            f"inversion ({c:.0%})."
+        )
+    if not pd.isna(vae.get("FAD, all", np.nan)):
+        fa, fb = vae["FAD, all"], mean["FAD, all"]
+        closer = "nearer to" if fa < fb else "no nearer to"
+        out.append(f"musicnn's FAD: {fa:.0f} for the VAE, {fb:.0f} for the genre mean: the VAE is {closer} real music.")
+    key = "nearest training slice, musicnn"
+    if not pd.isna(vae.get(key, np.nan)) and not pd.isna(ceiling.get(key, np.nan)):
+        v, r = vae[key], ceiling[key]
+        copies = "no nearer to" if v >= r else "NEARER to"
+        out.append(
+            f"median distance to the nearest training slice in musicnn space: {v:.1f} for the VAE's audio, {r:.1f} "
+            f"for real held-out slices through the same inversion ({real.get(key, np.nan):.1f} without it): the "
+            f"samples lie {copies} their training slices than unseen songs do"
+            + (" (they do not replay them)." if v >= r else ": they may replay training audio.")
+        )
+    return out
+
+
 def pretrained_embedder(checkpoint: str, sr: int):
     """(audio → embeddings function, status line): the musicnn embedder of ``checkpoint``, or (None, why not)
     when ``checkpoint`` is empty or the backbone is not installed."""
@@ -466,6 +554,8 @@ def judge_generated(
     pretrained: str = PRETRAINED_CHECKPOINT,
     n_pretrained_train: int = 20,
     real_embeddings=None,
+    train_store=None,
+    train_rows=None,
 ) -> dict:
     """Every judging set of the module docstring, scored by the in-domain listener (``embedder``, from
     :func:`embedding_model`) and, when ``pretrained`` names an installed musicnn checkpoint, by the pretrained
@@ -479,8 +569,11 @@ def judge_generated(
 
     Every set has ``n_per_genre`` slices per genre, the genre-mean baseline too (its mean spectrum inverted with
     ``n_per_genre`` different Griffin-Lim phases), so that Fréchet distances compare sets of equal size.
-    Mel → audio inversions run in bounded chunks. Returns ``{"judged": judge_sets table, "pretrained": status
-    line, "test": (x, y), "n_per_genre"}``.
+    Mel → audio inversions run in bounded chunks. Every set also gets its distance to the nearest training slice
+    (:func:`judge_sets`' ``nearest``): in dB against what the VAE learnt from (``train_rows`` of ``train_store``, as
+    :func:`gtzan_utils.vae.train_vae` returns them; by default every training slice of the split), and in musicnn
+    space against the training slices. Returns
+    ``{"judged": judge_sets table, "pretrained": status line, "test": (x, y), "n_per_genre"}``.
 
     Notebook: 05_vae_generation
     """
@@ -523,7 +616,8 @@ def judge_generated(
             def real(rows):
                 return embed_store_rows(store, rows, embed)
 
-        clf = fit_embedding_classifier(real(train_pick), store.y[train_pick])
+        train_emb = real(train_pick)
+        clf = fit_embedding_classifier(train_emb, store.y[train_pick])
         pre = {
             "reference": real(test_rows),
             "classifier": clf,
@@ -534,7 +628,11 @@ def judge_generated(
                 SETS[4]: real_emb,
             },
         }
-    judged = judge_sets(embedder, sets, (x_test, y_test), store.labels, pretrained=pre)
+    pool = train_store if train_store is not None else store
+    nearest = {"store": pool, "rows": split.rows(pool.manifest, "train") if train_rows is None else train_rows}
+    if pre is not None:  # every training slice with the run's cached embeddings, else the classifier's sample
+        nearest["embeddings"] = train_emb
+    judged = judge_sets(embedder, sets, (x_test, y_test), store.labels, pretrained=pre, nearest=nearest)
     return {
         "judged": judged,
         "pretrained": status,

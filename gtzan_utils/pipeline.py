@@ -49,6 +49,25 @@ def load_profile(profile: str) -> dict:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def resolve_parameters(profile: str, notebook: str, overrides: dict | None = None) -> dict:
+    """The parameters ``gtzan run --profile PROFILE`` gives ``notebook`` (a name like ``03_vanilla_cnn``): the
+    notebook's own defaults, then the profile's top-level keys it declares, then the profile's section for it,
+    then ``overrides``. What a test or a script needs to repeat a profile's settings without copying them."""
+    import ast
+
+    import papermill as pm
+
+    path = NOTEBOOKS_DIR / f"{notebook}.ipynb"
+    if not path.exists():
+        raise GtzanError(f"no notebook {path.name} in {NOTEBOOKS_DIR}")
+    declared = pm.inspect_notebook(str(path))
+    out = {name: ast.literal_eval(p["default"]) for name, p in declared.items()}
+    prof = load_profile(profile)
+    section = {**prof, **(prof.get(notebook) or {}), **(overrides or {})}
+    out.update({k: v for k, v in section.items() if k in declared})
+    return out
+
+
 #: Notebook parameters that hold a path: a relative one means relative to where ``gtzan run`` was started (the
 #: kernels run in ``notebooks/``), so the runner makes it absolute. Keywords (``DATA=synth``) are kept.
 PATH_PARAMETERS = ("DATA", "STORE_DIR", "PREDICT_MODEL")
