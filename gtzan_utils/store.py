@@ -478,7 +478,7 @@ def open_windows(out_dir, search=()) -> dict[str, FeatureStore]:
     """The training-window stores that notebook 02 wrote into ``out_dir`` (``windows.json``), by kind; ``{}`` when
     it wrote none (``TRAIN_HOP_SECONDS`` 0). Found and reported like :func:`open_index`.
 
-    Notebook: 03_vanilla_cnn
+    Notebook: 03_vanilla_cnn, 05_vae_generation
     """
     if not (Path(out_dir) / WINDOWS_INDEX).exists():
         return {}

@@ -61,9 +61,7 @@ def test_the_cpu_profile_cnn_learns_real_music_on_two_folds(real, tmp_path):
     kw = cpu_settings("mfcc", s.params.shape)
     accs = []
     for fold in (0, 1):
-        r = training.run_experiment(
-            "vanilla_cnn", s, split, tmp_path / f"fold_{fold}", fold=fold, train_store=w, **kw
-        )
+        r = training.run_experiment("vanilla_cnn", s, split, tmp_path / f"fold_{fold}", fold=fold, train_store=w, **kw)
         accs.append(r["results"]["song"]["accuracy"])
         sel = r["metrics"]["protocol"]["selection"]
         assert sel["kept_epoch"] >= kw["min_epochs"] - 1  # never an epoch before the rule allows
