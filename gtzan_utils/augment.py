@@ -21,7 +21,7 @@ LEVELS = ("slice", "song")
 
 def _nb03_fold_dir(run_dir, store, split, fold: int, settings: dict):
     """Notebook 03's folder of this fold when it was trained with exactly ``settings`` (else None)."""
-    from .training import same_settings
+    from .experiment import same_settings
 
     d = Path(run_dir) / "03_vanilla_cnn" / f"vanilla_cnn-{store.params.kind}-{split.name}" / f"fold_{fold}"
     cfg_path = d / "config.json"
@@ -71,8 +71,8 @@ def augmentation_kfold(
 
     Notebook: 05_vae_generation
     """
+    from .experiment import run_experiment
     from .judge import augment_slices
-    from .training import run_experiment
     from .vae import train_vae
 
     if len(split.folds) < 2 or split.leaky:

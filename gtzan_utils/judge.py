@@ -375,13 +375,13 @@ def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
     trained now into ``out_dir/classifier`` with notebook 03's recipe from another split of the run (its training
     settings and training windows), or, where 03 did not run, with ``fallback`` settings (``epochs``, ...).
 
-    Returns :func:`gtzan_utils.training.run_experiment`'s dict plus ``settings`` (the training settings, so
+    Returns :func:`gtzan_utils.experiment.run_experiment`'s dict plus ``settings`` (the training settings, so
     that the augmentation run can use exactly the same) and ``source`` (where the model came from).
 
     Notebook: 05_vae_generation
     """
+    from .experiment import TRAIN_SETTINGS, run_experiment, settings_of
     from .store import open_windows
-    from .training import TRAIN_SETTINGS, run_experiment, settings_of
 
     windows = open_windows(Path(run_dir) / "02_preprocessing")
     runs = _nb03_runs(run_dir, store.params.kind)

@@ -3,7 +3,7 @@
 Any file soundfile decodes, of any length, sample rate or channel count: it is read as mono at the model's
 sample rate, cut into the model's slices (all of them, not only the first 30 s), featurized exactly as the
 store was, and the slice probabilities are averaged (the song-level protocol of the evaluation). A model
-folder written by :func:`gtzan_utils.training.run_experiment` holds ``features.json`` (the feature
+folder written by :func:`gtzan_utils.experiment.run_experiment` holds ``features.json`` (the feature
 parameters and genre labels) beside ``model.keras``; that is what makes a prediction match training. It also
 says what the model was trained on (``trained_on``: synthetic set, GTZAN or another folder, how many songs, which
 profile), so that a model of the synthetic quick run given real music says, in one line, that its genres mean

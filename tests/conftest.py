@@ -122,11 +122,11 @@ def mel_store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mel_classifier(mel_store, tmp_path_factory):
     """A vanilla CNN trained for a few epochs on :func:`mel_store` (song split): run_experiment's dict + split."""
-    from gtzan_utils import splits, training
+    from gtzan_utils import experiment, splits
 
     s, tracks = mel_store
     sp = splits.song_split(tracks, seed=0)
-    run = training.run_experiment(
+    run = experiment.run_experiment(
         "vanilla_cnn",
         s,
         sp,

@@ -9,7 +9,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from gtzan_utils import augment, judge, training, vae  # noqa: E402
+from gtzan_utils import augment, experiment, judge, vae  # noqa: E402
 from gtzan_utils.errors import GtzanError  # noqa: E402
 
 
@@ -88,7 +88,7 @@ def test_judge_classifier_reuses_notebook_03s_model_or_trains_one(mel_store, mel
     # a run whose 03 has the model: it is loaded (same configuration), not trained again
     run = tmp_path / "run"
     nb03 = run / "03_vanilla_cnn" / "vanilla_cnn-mel-song"
-    training.run_experiment("vanilla_cnn", s, sp, nb03, verbose=0, **settings)
+    experiment.run_experiment("vanilla_cnn", s, sp, nb03, verbose=0, **settings)
     stamp = (nb03 / "model.keras").stat().st_mtime_ns
     reused = judge.judge_classifier(run, s, sp, tmp_path / "out05b", epochs=99)
     assert reused["source"] == str(nb03) and reused["settings"]["epochs"] == 1
@@ -113,8 +113,8 @@ def test_reconstruction_and_augmentation_slices(mel_store, mel_classifier, tmp_p
     # the augmented run is a different configuration: trained into its own folder, metrics say how many extras
     sp = mel_classifier["split"]
     kw = dict(epochs=1, patience=1, batch_size=8, seed=0, verbose=0)
-    plain = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "plain", **kw)
-    aug = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "aug", extra_train=(ax, ay), **kw)
+    plain = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "plain", **kw)
+    aug = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "aug", extra_train=(ax, ay), **kw)
     assert aug["metrics"]["config_key"] != plain["metrics"]["config_key"]
     assert aug["metrics"]["protocol"]["n_extra_train_slices"] == 2 * n
     assert aug["metrics"]["protocol"]["n_test_slices"] == plain["metrics"]["protocol"]["n_test_slices"]

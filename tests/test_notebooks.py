@@ -218,6 +218,34 @@ def test_06_results(quick_run):
 
 
 @pytest.mark.slow
+def test_every_keras_file_of_the_run_predicts_or_is_refused_in_one_line(quick_run, tmp_path, capsys):
+    """Whatever .keras file of a run a user passes to ``gtzan predict``: predictions, or one line naming what to use."""
+    from conftest import SR, tone
+
+    from gtzan_utils import cli
+
+    run, _ = quick_run
+    song = tmp_path / "my_song.wav"  # real-world audio for the models: not part of the synthetic set
+    sf.write(song, tone(6.0, 330), SR)
+    files = sorted(run.rglob("*.keras"))
+    assert any(f.name == "vae.keras" for f in files) and any(f.name == "model.keras" for f in files)
+    capsys.readouterr()
+    for f in files:
+        status = cli.main(["predict", str(song), "--model", str(f)])  # anything but a refusal in one line raises
+        out = capsys.readouterr()
+        assert status in (0, 1), (f, out.err)
+        assert out.err.count("\n") == 1, (f, out.err)  # the refusal, or the note on synthetic training
+        if status == 1:
+            assert "gtzan predict: error:" in out.err, (f, out.err)
+        else:
+            assert out.out.startswith("my_song.wav (1 slices): ") and "mean nothing for real music" in out.err
+    assert cli.main(["predict", str(song), "--model", str(run / "05_vae_generation" / "vae" / "vae.keras")]) == 1
+    assert "gtzan generate" in capsys.readouterr().err
+    feats = json.loads((run / "03_vanilla_cnn" / "vanilla_cnn-mfcc-song" / "features.json").read_text())
+    assert feats["trained_on"] == {"source": "synthetic", "n_songs": 40, "n_dataset_songs": 50, "profile": "quick"}
+
+
+@pytest.mark.slow
 def test_a_failing_notebook_stops_the_run_naming_its_cell(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(GtzanError) as err:

@@ -17,7 +17,7 @@ keras = pytest.importorskip("keras")
 
 from conftest import write_dataset  # noqa: E402
 
-from gtzan_utils import baseline, data, evaluate, models, pretrained, splits, store, training  # noqa: E402
+from gtzan_utils import baseline, data, evaluate, experiment, models, pretrained, splits, store  # noqa: E402
 from gtzan_utils.errors import GtzanError  # noqa: E402
 from gtzan_utils.features import FeatureParams, compute_song, musicnn_log_mel  # noqa: E402
 
@@ -263,7 +263,7 @@ def test_musicnn_head_trains_saves_and_predicts(musicnn_stores, tmp_path):
 
     stores, tracks, split, _ = musicnn_stores
     s = stores["musicnn"]
-    r = training.run_experiment(
+    r = experiment.run_experiment(
         "msd_musicnn",
         s,
         split,

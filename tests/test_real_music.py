@@ -14,7 +14,7 @@ keras = pytest.importorskip("keras")
 
 from conftest import SHARED  # noqa: E402
 
-from gtzan_utils import data, evaluate, features, judge, params, pipeline, splits, store, training  # noqa: E402
+from gtzan_utils import data, evaluate, experiment, features, judge, params, pipeline, splits, store, training  # noqa: E402
 
 REAL = SHARED / "gtzan_real"
 pytestmark = [
@@ -61,7 +61,8 @@ def test_the_cpu_profile_cnn_learns_real_music_on_two_folds(real, tmp_path):
     kw = cpu_settings("mfcc", s.params.shape)
     accs = []
     for fold in (0, 1):
-        r = training.run_experiment("vanilla_cnn", s, split, tmp_path / f"fold_{fold}", fold=fold, train_store=w, **kw)
+        out = tmp_path / f"fold_{fold}"
+        r = experiment.run_experiment("vanilla_cnn", s, split, out, fold=fold, train_store=w, **kw)
         accs.append(r["results"]["song"]["accuracy"])
         sel = r["metrics"]["protocol"]["selection"]
         assert sel["kept_epoch"] >= kw["min_epochs"] - 1  # never an epoch before the rule allows
@@ -76,7 +77,7 @@ def test_the_in_domain_listener_of_05_scores_real_validation_slices_above_chance
     store.write_index(real["slices"], run / "02_preprocessing")
     store.write_index(real["windows"], run / "02_preprocessing", name=store.WINDOWS_INDEX)
     nb03 = run / "03_vanilla_cnn" / "vanilla_cnn-mel-kfold" / "fold_0"
-    training.run_experiment("vanilla_cnn", s, split, nb03, train_store=w, **cpu_settings("mel", s.params.shape))
+    experiment.run_experiment("vanilla_cnn", s, split, nb03, train_store=w, **cpu_settings("mel", s.params.shape))
     listener = judge.judge_classifier(run, s, split, tmp_path / "05")
     assert listener["source"] == str(nb03)  # notebook 03's fold-0 model, replayed with its windows, not retrained
     assert listener["settings"]["train_store"].path == w.path

@@ -13,7 +13,7 @@ keras = pytest.importorskip("keras")
 from callbacks import Epochs, Kill  # noqa: E402
 from conftest import write_dataset  # noqa: E402
 
-from gtzan_utils import batches, data, evaluate, params, splits, store, training  # noqa: E402
+from gtzan_utils import batches, data, evaluate, experiment, params, selection, splits, store, training  # noqa: E402
 from gtzan_utils.features import FeatureParams  # noqa: E402
 
 P = FeatureParams(kind="mfcc", slice_seconds=2.0, n_slices=3)
@@ -72,7 +72,7 @@ def test_song_level_is_the_mean_of_slice_probabilities():
 def test_run_experiment_writes_metrics_with_protocol(tiny_store, tmp_path):
     s, tracks = tiny_store
     sp = splits.song_split(tracks, seed=0)
-    r = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "exp", epochs=2, patience=2, verbose=0)
+    r = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "exp", epochs=2, patience=2, verbose=0)
     doc = json.loads((tmp_path / "exp" / "metrics.json").read_text())
     assert {"model", "kind", "protocol", "results", "versions", "config"} <= set(doc)
     p = doc["protocol"]
@@ -87,7 +87,7 @@ def test_run_experiment_writes_metrics_with_protocol(tiny_store, tmp_path):
     assert {"tensorflow", "keras", "librosa"} <= set(doc["versions"])
     assert (tmp_path / "exp" / "model.keras").exists() and len(r["history"]) == 2
     # the same configuration again: loaded and re-scored, not retrained
-    again = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "exp", epochs=2, patience=2, verbose=0)
+    again = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "exp", epochs=2, patience=2, verbose=0)
     assert again["results"]["song"]["accuracy"] == r["results"]["song"]["accuracy"]
     assert len(pd.read_csv(tmp_path / "exp" / "history.csv")) == 2
 
@@ -95,7 +95,7 @@ def test_run_experiment_writes_metrics_with_protocol(tiny_store, tmp_path):
 def test_paper_split_has_no_song_level(tiny_store, tmp_path):
     s, _ = tiny_store
     sp = splits.paper_split(s.manifest, seed=0)
-    r = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "p", epochs=1, verbose=0)
+    r = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "p", epochs=1, verbose=0)
     assert set(k for k in r["results"] if not k.startswith("_")) == {"slice"}
     assert r["metrics"]["protocol"]["leaky"] is True
 
@@ -105,10 +105,10 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_store, tmp_path):
     sp = splits.song_split(tracks, seed=0)
     kw = dict(epochs=4, patience=10, verbose=0)
     with pytest.raises(KeyboardInterrupt):
-        training.run_experiment("vanilla_cnn", s, sp, tmp_path / "k", extra_callbacks=[Kill(1)], **kw)
+        experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "k", extra_callbacks=[Kill(1)], **kw)
     assert (tmp_path / "k" / "backup").exists() and not (tmp_path / "k" / "metrics.json").exists()
     seen = Epochs()
-    r = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "k", extra_callbacks=[seen], **kw)
+    r = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "k", extra_callbacks=[seen], **kw)
     assert seen.seen == [2, 3]  # continued after the two finished epochs, not from scratch
     assert r["history"].epoch.tolist() == [0, 1, 2, 3]
     assert not (tmp_path / "k" / "backup").exists()
@@ -117,7 +117,7 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_store, tmp_path):
 def test_kfold_writes_mean_and_std(tiny_store, tmp_path):
     s, tracks = tiny_store
     sp = splits.kfold_split(tracks, seed=0, k=3)
-    r = training.run_split("vanilla_cnn", s, sp, tmp_path / "kf", epochs=1, verbose=0)
+    r = experiment.run_split("vanilla_cnn", s, sp, tmp_path / "kf", epochs=1, verbose=0)
     doc = json.loads((tmp_path / "kf" / "metrics.json").read_text())
     assert len(doc["results"]["song"]["accuracy_per_fold"]) == 3
     assert doc["protocol"]["folds"] == 3 and doc["protocol"]["n_test_songs"] == 15
@@ -169,15 +169,15 @@ def test_epochs_draw_afresh_from_the_pool(tiny_store):
     assert len(many.order) == 25 and counts.min() >= 2 and counts.max() <= 3  # every row twice, then a rest
     with pytest.raises(training.GtzanError, match="shuffle"):
         batches.StoreBatches(s, rows, per_epoch=6)
-    assert training.epoch_size(100, 100) is None  # a plain epoch: every slice once
-    assert training.epoch_size(100, 2600, min_slices=1024) == 1024
-    assert training.epoch_size(4800, 26000, min_slices=1024, max_slices=3000) == 3000
+    assert selection.epoch_size(100, 100) is None  # a plain epoch: every slice once
+    assert selection.epoch_size(100, 2600, min_slices=1024) == 1024
+    assert selection.epoch_size(4800, 26000, min_slices=1024, max_slices=3000) == 3000
 
 
 def _selector(tmp_path, values, **kw):
     """A KeepBest fed a validation series; each epoch's weights are filled with the epoch number."""
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    sel = training.KeepBest(tmp_path, "stage", **kw)
+    sel = selection.KeepBest(tmp_path, "stage", **kw)
     sel.set_model(model)
     sel.on_train_begin()
     ran = 0
@@ -205,7 +205,7 @@ def test_selection_never_keeps_an_epoch_before_min_epochs(tmp_path):
     assert acc.kept_epoch == 5
     assert "min_epochs" in sel.describe() and sel.describe()["kept_epoch"] == 5
     with pytest.raises(training.GtzanError, match="monitor"):
-        training.KeepBest(tmp_path, "x", monitor="accuracy")
+        selection.KeepBest(tmp_path, "x", monitor="accuracy")
 
 
 def test_selection_resumes_with_its_state(tmp_path):
@@ -214,7 +214,7 @@ def test_selection_resumes_with_its_state(tmp_path):
     first, _, _ = _selector(tmp_path / "resumed", values[:2], smooth=1)
     first.on_train_end()
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    again = training.KeepBest(tmp_path / "resumed", "stage", smooth=1)
+    again = selection.KeepBest(tmp_path / "resumed", "stage", smooth=1)
     again.set_model(model)
     again.on_train_begin()  # a resumed run reads the state the killed one left
     for e, v in enumerate(values[2:], start=2):
@@ -232,7 +232,7 @@ def test_training_windows_feed_training_and_the_slices_the_scores(tmp_path):
     w = store.build_store(tracks, features.windows_of(P, 1.0), root / "stores", n_jobs=1, progress=False)
     assert len(w) == 15 * 5 and len(s) == 15 * 3  # 5 windows of 2 s every second against 3 slices
     sp = splits.song_split(tracks, seed=0)
-    r = training.run_experiment(
+    r = experiment.run_experiment(
         "vanilla_cnn", s, sp, tmp_path / "w", epochs=3, min_epochs=2, min_epoch_slices=40, train_store=w, verbose=0
     )
     p = r["metrics"]["protocol"]
@@ -242,12 +242,12 @@ def test_training_windows_feed_training_and_the_slices_the_scores(tmp_path):
     assert p["selection"]["kept_epoch"] >= 1 and p["selection"]["min_epochs"] == 2
     assert not list((tmp_path / "w").glob("selection-*")) and not (tmp_path / "w" / "best.keras").exists()
     cfg = json.loads((tmp_path / "w" / "config.json").read_text())
-    replay = training.settings_of(cfg, {"mfcc": w})
-    assert replay["train_store"] is w and training.same_settings(cfg, replay)
+    replay = experiment.settings_of(cfg, {"mfcc": w})
+    assert replay["train_store"] is w and experiment.same_settings(cfg, replay)
     with pytest.raises(training.GtzanError, match="windows.json"):
-        training.settings_of(cfg, {})
+        experiment.settings_of(cfg, {})
     with pytest.raises(training.GtzanError, match="split by song"):
-        training.run_experiment("vanilla_cnn", s, splits.paper_split(s.manifest), tmp_path / "p", train_store=w)
+        experiment.run_experiment("vanilla_cnn", s, splits.paper_split(s.manifest), tmp_path / "p", train_store=w)
 
 
 # -- integrity (issue 9) -----------------------------------------------------------------------------------
@@ -259,10 +259,10 @@ def test_kfold_rerun_with_another_k_retrains_and_tests_every_song_once(tiny_stor
     """02 re-run with another KFOLD_K into the same run folder, then 03: no fold model may be reused."""
     s, tracks = tiny_store
     out = tmp_path / "kf"
-    training.run_split("vanilla_cnn", s, splits.kfold_split(tracks, seed=0, k=5), out, epochs=1, verbose=0)
+    experiment.run_split("vanilla_cnn", s, splits.kfold_split(tracks, seed=0, k=5), out, epochs=1, verbose=0)
     k3 = splits.kfold_split(tracks, seed=0, k=3)
     seen = Epochs()
-    r = training.run_split("vanilla_cnn", s, k3, out, epochs=1, verbose=0, extra_callbacks=[seen])
+    r = experiment.run_split("vanilla_cnn", s, k3, out, epochs=1, verbose=0, extra_callbacks=[seen])
     assert seen.seen == [0, 0, 0]  # every one of the three folds trained again
     tested = _test_songs(k3)
     flat = [t for fold in tested for t in fold]
@@ -276,7 +276,7 @@ def test_kfold_rerun_with_another_k_retrains_and_tests_every_song_once(tiny_stor
 def test_kfold_results_pool_every_fold(tiny_store, tmp_path):
     s, tracks = tiny_store
     sp = splits.kfold_split(tracks, seed=0, k=3)
-    r = training.run_split("vanilla_cnn", s, sp, tmp_path / "kf", epochs=1, verbose=0)
+    r = experiment.run_split("vanilla_cnn", s, sp, tmp_path / "kf", epochs=1, verbose=0)
     pooled = r["results"]
     assert pooled["pooled_folds"] == 3
     assert np.asarray(pooled["song"]["confusion"]).sum() == tracks.track_id.nunique()
@@ -305,11 +305,11 @@ def test_training_learns_separable_tones_and_is_deterministic(tiny_store, tmp_pa
     s, tracks = tiny_store
     sp = splits.kfold_split(tracks, seed=0, k=3)
     kw = dict(epochs=10, patience=10, batch_size=4, verbose=0)
-    a = training.run_split("vanilla_cnn", s, sp, tmp_path / "a", **kw)
+    a = experiment.run_split("vanilla_cnn", s, sp, tmp_path / "a", **kw)
     assert tf_config.is_op_determinism_enabled()
     # 3 genres, one pitch band each: the CNN must do far better than chance (1/3) on songs it never saw
     assert a["results"]["song"]["accuracy"] >= 0.8  # measured: 1.0 (15 songs, 3 folds pooled)
-    b = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "b", **kw)
+    b = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "b", **kw)
     first = a["folds"][0]
     np.testing.assert_array_equal(first["history"]["loss"].to_numpy(), b["history"]["loss"].to_numpy())
     for wa, wb in zip(first["model"].get_weights(), b["model"].get_weights()):
@@ -319,7 +319,7 @@ def test_training_learns_separable_tones_and_is_deterministic(tiny_store, tmp_pa
 def test_saved_normaliser_holds_the_training_rows_statistics(tiny_store, tmp_path):
     s, tracks = tiny_store
     sp = splits.song_split(tracks, seed=0)
-    r = training.run_experiment("vanilla_cnn", s, sp, tmp_path / "n", epochs=1, verbose=0)
+    r = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "n", epochs=1, verbose=0)
     model = keras.models.load_model(tmp_path / "n" / "model.keras")
     layer = model.get_layer("train_stats")
     train_rows, _ = training.train_val_rows(s, sp)
@@ -346,10 +346,10 @@ def test_killed_fine_tuning_resumes_stage_two(tiny_store, tmp_path):
         max_train_slices=12,
     )
     with pytest.raises(KeyboardInterrupt):
-        training.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[Kill(2)], **kw)
+        experiment.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[Kill(2)], **kw)
     assert (tmp_path / "ft" / "stage1.keras").exists() and (tmp_path / "ft" / "backup_stage2").exists()
     seen = Epochs()
-    r = training.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[seen], **kw)
+    r = experiment.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[seen], **kw)
     assert seen.seen == [3]  # stage 1 is not trained again; stage 2 goes on after its finished epoch 2
     assert r["history"].epoch.tolist() == [0, 1, 2, 3]
     assert r["metrics"]["protocol"]["base"].startswith("frozen, then top 5 layers fine-tuned")
