@@ -90,8 +90,9 @@ class KeepBest(keras.callbacks.Callback):
     def describe(self) -> dict:
         """What :func:`run_experiment` writes into ``metrics.json`` about the selection."""
         return {
-            "rule": f"{self.monitor} averaged over the last {self.smooth} epochs, best among epochs >= "
-            f"{self.min_epochs} (ties: the later one); stop after {self.patience} epochs without a better one",
+            "rule": f"{self.monitor} averaged over the last {self.smooth} epochs, the best from epoch "
+            f"{self.min_epochs} on (counted from 1; kept_epoch counts from 0, as history.csv; ties: the later one); "
+            f"stop after {self.patience} epochs without a better one",
             "monitor": self.monitor,
             "smooth": self.smooth,
             "min_epochs": self.min_epochs,
