@@ -225,5 +225,49 @@ def test_judge_sets_adds_the_pretrained_listener_when_given(mel_store, mel_class
     assert {"musicnn accuracy", "FAD, all", "FAD, genre mean"} <= set(summary.columns)
 
 
+def test_nearest_training_slice_shows_a_generator_that_replays_its_training_audio(mel_store, mel_classifier):
+    s, _ = mel_store
+    rows = np.arange(len(s))
+    train, held_out = rows[: len(rows) // 2], rows[len(rows) // 2 :]
+    x_train, x_out = s.read(train), s.read(held_out)
+    d = judge.nearest_db(x_train[:3], s, train, chunk=2)  # in chunks, against every row
+    np.testing.assert_allclose(d, 0.0, atol=1e-3)  # a copy of a training slice sits on it
+    brute = [min(np.sqrt(np.mean((x - r) ** 2)) for r in x_train) for x in x_out[:3]]
+    np.testing.assert_allclose(judge.nearest_db(x_out[:3], s, train), brute, rtol=1e-5)
+    e = np.array([[0.0, 0.0], [3.0, 4.0]])
+    np.testing.assert_allclose(judge.nearest_embedding(e, np.array([[0.0, 1.0], [3.0, 0.0]])), [1.0, 4.0])
+    emb = judge.embedding_model(mel_classifier["model"])
+    y_train, y_out = s.y[train], s.y[held_out]
+    sets = {"replay": (x_train, y_train), "real, validation songs": (x_out, y_out)}
+    nearest = {"store": s, "rows": train}
+    t = judge.judge_sets(emb, sets, (x_out, y_out), s.labels, nearest=nearest).set_index(["set", "genre"])
+    assert (
+        t.loc[("replay", "all"), "nearest_train_db"]
+        < 1e-3
+        < t.loc[("real, validation songs", "all"), "nearest_train_db"]
+    )
+
+
+def test_the_verdict_says_what_the_figures_mean():
+    import pandas as pd
+
+    summary = pd.DataFrame(
+        {
+            "accuracy": [0.5, 0.8, 0.2, 0.5],
+            "musicnn accuracy": [0.8, 0.42, 0.24, 0.76],
+            "FAD, all": [60.0, 157.0, 228.0, 78.0],
+            "nearest training slice, musicnn": [6.6, 9.1, 9.7, 7.1],
+        },
+        index=["real, validation songs", "VAE, audio", "genre mean, audio", "real → mel → audio"],
+    )
+    text = judge.verdict(summary)
+    assert len(text) == 4
+    assert "musicnn places the VAE's audio in its genre in 42% of the slices: +18 points" in text[1]
+    assert "157 for the VAE, 228 for the genre mean: the VAE is nearer to real music" in text[2]
+    assert "9.1 for the VAE's audio, 7.1 for real held-out" in text[3] and "do not replay" in text[3]
+    summary.loc["VAE, audio", "nearest training slice, musicnn"] = 2.0
+    assert "may replay training audio" in judge.verdict(summary)[3]
+
+
 # trains models or runs TensorFlow graphs: not in `make test-fast`
 pytestmark = pytest.mark.slow

@@ -166,6 +166,39 @@ def test_train_vae_writes_model_and_history(mel_store, tmp_path):
     assert np.isfinite(m.sample(0, 1, 0)).all()
 
 
+def test_train_vae_learns_from_training_windows_in_epochs_of_a_minimum_size(mel_store, tmp_path):
+    from gtzan_utils import features, store
+
+    s, tracks = mel_store
+    w = store.build_store(tracks, features.windows_of(s.params, 0.5), tmp_path / "stores", n_jobs=1, progress=False)
+    sp = splits.song_split(tracks, seed=0)
+    pool = sp.rows(w.manifest, "train")
+    assert len(pool) > len(sp.rows(s.manifest, "train"))  # more windows than slices
+    steps = []
+
+    class Steps(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            steps.append(self.params["steps"])
+
+    kw = dict(batch_size=8, latent_dim=2, warmup_epochs=1, filters=(4, 4, 8, 8), verbose=0)
+    r = vae.train_vae(
+        s, sp, tmp_path / "v", epochs=2, train_store=w, min_epoch_slices=40, extra_callbacks=[Steps()], **kw
+    )
+    assert r["config"]["train_store"] == w.path.name and r["config"]["n_train_slices"] == len(pool)
+    assert r["train_store"] is w and list(r["train_rows"]) == sorted(pool)
+    assert steps == [5, 5]  # 40 slices per epoch in batches of 8, though the pool is smaller
+    again = vae.train_vae(s, sp, tmp_path / "v", epochs=2, train_store=w, min_epoch_slices=40, **kw)
+    assert again["config"] == r["config"]  # finished: loaded, with the same pool
+    with pytest.raises(GtzanError, match="kind and shape"):
+        vae.train_vae(
+            s,
+            sp,
+            tmp_path / "x",
+            train_store=types.SimpleNamespace(params=FeatureParams(kind="mfcc"), path=tmp_path),
+            **kw,
+        )
+
+
 def test_train_vae_takes_only_the_mel_store(tmp_path):
     fake = types.SimpleNamespace(params=FeatureParams(kind="mfcc"))
     with pytest.raises(GtzanError, match="mel"):
