@@ -13,5 +13,5 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from .errors import GtzanError  # noqa: E402
 
-__version__ = "0.3.2"
+__version__ = "0.4.0"
 __all__ = ["GtzanError", "__version__"]

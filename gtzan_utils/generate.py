@@ -21,11 +21,33 @@ N_FFT, HOP_LENGTH = 2048, 512  # those of the mel store (FeatureParams defaults)
 PEAK = 0.9
 
 
-INVERSIONS = ("nnls", "pinv")
+INVERSIONS = ("nnls", "fista", "pinv")
+#: iterations of the accelerated projected-gradient NNLS of ``inverse="fista"``
+FISTA_ITERATIONS = 20
+
+
+def nnls_fista(basis, M, n_iter: int = FISTA_ITERATIONS) -> np.ndarray:
+    """Non-negative least squares ``min ‖basis·S − M‖²`` over ``S ≥ 0`` by accelerated projected gradient (FISTA,
+    Beck & Teboulle 2009) from the clipped pseudo-inverse, for every frame at once: ``basis`` (n_mels, n_bins),
+    ``M`` (..., n_mels, frames) → S (..., n_bins, frames). Matrix products only, so ≈ 0.1 s per 5-s slice where
+    librosa's L-BFGS-B NNLS takes ≈ 1.3 s; on a real GTZAN slice its mel error after 20 iterations is 0.5 dB
+    (librosa's NNLS, which stops at its tolerance: 1.9 dB; the pseudo-inverse: 2.0 dB)."""
+    basis = np.asarray(basis, np.float32)
+    M = np.asarray(M, np.float32)
+    x = np.clip(np.matmul(np.linalg.pinv(basis), M), 0, None)
+    step = 1.0 / float(np.linalg.norm(basis, 2) ** 2)  # 1 / Lipschitz constant of the gradient
+    basis_t = np.ascontiguousarray(basis.T)
+    y, t = x.copy(), 1.0
+    for _ in range(int(n_iter)):
+        x_next = np.maximum(y - step * np.matmul(basis_t, np.matmul(basis, y) - M), 0)
+        t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
+        y = x_next + ((t - 1) / t_next) * (x_next - x)
+        x, t = x_next, t_next
+    return x
 
 
 def mel_db_to_audio(
-    mel_db, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_iter=32, random_state=0, inverse: str = "nnls"
+    mel_db, sr=SR, n_fft=N_FFT, hop_length=HOP_LENGTH, n_iter=32, random_state=0, inverse: str = "fista"
 ) -> np.ndarray:
     """Log-mel in dB (..., n_mels, frames; ``power_to_db`` with ref 1.0) → waveform(s) (..., samples).
 
@@ -33,8 +55,10 @@ def mel_db_to_audio(
     squares, then ``griffinlim``), except that the Griffin-Lim random phase comes from ``random_state``:
     ``mel_to_audio`` passes no seed, so its output would depend on numpy's global random state.
     ``inverse="pinv"`` replaces the NNLS (≈ 1.5 s per 5-s slice on a CPU core, nearly all of it scipy's
-    per-variable bound handling) by the clipped pseudo-inverse of the mel basis (milliseconds): on a real
-    GTZAN slice its mel error is 0.7 dB against 0.2 dB for NNLS. The quick profile uses it.
+    per-variable bound handling) by the clipped pseudo-inverse of the mel basis (milliseconds): coarser, and on
+    the VAE's spectrograms audibly so (musicnn recognised 41 % of a VAE's audio against 50 % through NNLS).
+    ``inverse="fista"`` solves the same NNLS by accelerated projected gradient (:func:`nnls_fista`): ≈ 0.1 s
+    per slice.
 
     Notebook: 05_vae_generation
     """
@@ -45,6 +69,9 @@ def mel_db_to_audio(
     M = librosa.db_to_power(np.asarray(mel_db, np.float32), ref=1.0)
     if inverse == "nnls":
         S = librosa.feature.inverse.mel_to_stft(M=M, sr=sr, n_fft=n_fft, power=2.0)
+    elif inverse == "fista":
+        basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=M.shape[-2], dtype=M.dtype)
+        S = np.sqrt(nnls_fista(basis, M))
     else:
         basis = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=M.shape[-2], dtype=M.dtype)
         S = np.sqrt(np.clip(np.einsum("fm,...mt->...ft", np.linalg.pinv(basis), M, optimize=True), 0, None))
@@ -119,7 +146,7 @@ def generate(
     labels=None,
     n_iter=32,
     crossfade_s=0.05,
-    inverse: str = "nnls",
+    inverse: str = "fista",
 ) -> np.ndarray:
     """``seconds`` of audio of ``genre`` (name or index in ``labels``, by default the model's) from a CVAE:
     float32, peak 0.9, exactly ``round(seconds * sr)`` samples, the same for the same ``seed``.

@@ -143,7 +143,7 @@ def play_slice(path: str, slice_index: int, params, seconds: float = 5.0):
 
 
 def vae_generator(
-    model, out_dir, seconds: float = 10.0, n_iter: int = 32, inverse: str = "nnls", play_seconds: float = 10.0
+    model, out_dir, seconds: float = 10.0, n_iter: int = 32, inverse: str = "fista", play_seconds: float = 10.0
 ) -> None:
     """Genre, duration, filters and seed → audio from a trained CVAE, saved as ``out_dir/<genre>-<s>s-seed<n>.wav``
     and played inline; the widget is displayed (once) and None returned. Under papermill: one static example
