@@ -452,7 +452,7 @@ def open_index(out_dir, search=(), name: str = INDEX_NAME) -> dict[str, FeatureS
     out, lost = {}, []
     for kind, recorded in json.loads(path.read_text()).items():
         recorded = Path(recorded)
-        first = recorded if recorded.is_absolute() else path.parent / recorded
+        first = Path(os.path.normpath(recorded if recorded.is_absolute() else path.parent / recorded))
         roots = [Path(r).expanduser() for r in search] + [data_home() / "stores"]
         candidates = [first] + [r / recorded.name for r in roots]
         found = next((c for c in candidates if (c / "complete.json").exists()), None)
@@ -461,7 +461,7 @@ def open_index(out_dir, search=(), name: str = INDEX_NAME) -> dict[str, FeatureS
             lost.append(f"{kind} ({recorded.name})")
             continue
         if found != first:
-            print(f"feature store {recorded.name} is not at {os.path.normpath(first)}; using {found}")
+            print(f"feature store {recorded.name} is not at {first}; using {found}")
         out[kind] = FeatureStore(found)
     if lost:
         raise GtzanError(
