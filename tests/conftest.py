@@ -23,6 +23,7 @@ SHRUNK_QUICK = {
     "SYNTH_PER_GENRE": 5,
     "SYNTH_SECONDS": 12.0,
     "N_JOBS": 1,
+    "KFOLD_K": 2,  # 05's augmentation trains a VAE and two CNNs per fold
     "INPUTS": "mfcc",
     "EPOCHS": 2,
     "CELLS": "mobilenetv2:mfcc_image",

@@ -193,7 +193,7 @@ def test_05_vae_generation(quick_run):
     assert m05["augmentation"]["k_per_genre"] == 2 and m05["reconstruction"]["mean_abs_error_db"] > 0
     # augmentation on the k folds: every song tested once, mean ± std over the folds
     aug = m05["augmentation"]
-    assert aug["protocol"]["split"] == "kfold" and len(aug["folds"]) == aug["protocol"]["folds"] == 5
+    assert aug["protocol"]["split"] == "kfold" and len(aug["folds"]) == aug["protocol"]["folds"] == 2
     assert aug["protocol"]["n_test_songs"] == 50 and set(aug["difference"]["song"]) == {"mean", "std", "per_fold"}
     assert (out5 / "figures" / "latent_pca.png").exists() and list((out5 / "audio").glob("interpolation_*.wav"))
     nb5 = (run / "notebooks" / "05_vae_generation.ipynb").read_text()
