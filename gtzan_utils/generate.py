@@ -29,21 +29,28 @@ FISTA_ITERATIONS = 20
 def nnls_fista(basis, M, n_iter: int = FISTA_ITERATIONS) -> np.ndarray:
     """Non-negative least squares ``min ‖basis·S − M‖²`` over ``S ≥ 0`` by accelerated projected gradient (FISTA,
     Beck & Teboulle 2009) from the clipped pseudo-inverse, for every frame at once: ``basis`` (n_mels, n_bins),
-    ``M`` (..., n_mels, frames) → S (..., n_bins, frames). Matrix products only, so ≈ 0.1 s per 5-s slice where
-    librosa's L-BFGS-B NNLS takes ≈ 1.3 s; on a real GTZAN slice its mel error after 20 iterations is 0.5 dB
-    (librosa's NNLS, which stops at its tolerance: 1.9 dB; the pseudo-inverse: 2.0 dB)."""
+    ``M`` (..., n_mels, frames) → S (..., n_bins, frames). A mel basis is sparse (each FFT bin feeds at most two
+    bands), so the products are sparse: ≈ 0.02 s per 5-s slice where librosa's L-BFGS-B NNLS takes ≈ 1.3 s; on a
+    real GTZAN slice its mel error after 20 iterations is 0.5 dB (librosa's NNLS, which stops at its tolerance:
+    1.9 dB; the pseudo-inverse: 2.0 dB)."""
+    from scipy import sparse
+
     basis = np.asarray(basis, np.float32)
     M = np.asarray(M, np.float32)
-    x = np.clip(np.matmul(np.linalg.pinv(basis), M), 0, None)
-    step = 1.0 / float(np.linalg.norm(basis, 2) ** 2)  # 1 / Lipschitz constant of the gradient
-    basis_t = np.ascontiguousarray(basis.T)
+    lead, (n_mels, frames) = M.shape[:-2], M.shape[-2:]
+    flat = np.moveaxis(M.reshape(-1, n_mels, frames), 1, 0).reshape(n_mels, -1)  # every frame a column
+    B = sparse.csr_matrix(basis)
+    Bt = sparse.csr_matrix(basis.T)
+    x = np.clip(np.linalg.pinv(basis) @ flat, 0, None)
+    step = np.float32(1.0 / float(np.linalg.norm(basis, 2) ** 2))  # 1 / Lipschitz constant of the gradient
     y, t = x.copy(), 1.0
     for _ in range(int(n_iter)):
-        x_next = np.maximum(y - step * np.matmul(basis_t, np.matmul(basis, y) - M), 0)
+        x_next = np.maximum(y - step * (Bt @ (B @ y - flat)), 0)
         t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
-        y = x_next + ((t - 1) / t_next) * (x_next - x)
+        y = x_next + np.float32((t - 1) / t_next) * (x_next - x)
         x, t = x_next, t_next
-    return x
+    n_bins = basis.shape[1]
+    return np.moveaxis(x.reshape(n_bins, -1, frames), 0, 1).reshape(*lead, n_bins, frames)
 
 
 def mel_db_to_audio(
