@@ -24,6 +24,7 @@ SHRUNK_QUICK = {
     "SYNTH_SECONDS": 12.0,
     "N_JOBS": 1,
     "KFOLD_K": 2,  # 05's augmentation trains a VAE and two CNNs per fold
+    "PLOT_SECONDS": 3.0,  # 01's waveform, log-mel and MFCC of each genre
     "INPUTS": "mfcc",
     "EPOCHS": 2,
     "CELLS": "mobilenetv2:mfcc_image",

@@ -64,7 +64,7 @@ def test_missing_model_or_parameters_say_what_to_do(model_dir, tmp_path):
         predict.load_classifier(lone)
 
 
-def test_cli_predicts_the_real_samples_and_skips_a_corrupt_file(model_dir, samples_dir, tmp_path):
+def test_cli_predicts_the_real_samples_and_skips_a_corrupt_file(model_dir, samples_dir, tmp_path, capsys):
     real = sorted(samples_dir.glob("genres/*/*.au"))[:2] + sorted(samples_dir.glob("Data/genres_original/*/*.wav"))[:2]
     assert len(real) == 4
     corrupt = tmp_path / "corrupt.wav"
@@ -76,15 +76,15 @@ def test_cli_predicts_the_real_samples_and_skips_a_corrupt_file(model_dir, sampl
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 4 and all("%" in line and "slices" in line for line in lines)
     assert "corrupt.wav" in r.stderr and "Traceback" not in r.stderr
-    j = subprocess.run(cmd + ["--json"], capture_output=True, text=True, timeout=300)
-    doc = json.loads(j.stdout)
+    from gtzan_utils import cli  # in-process from here: the command line itself was run above
+
+    capsys.readouterr()
+    assert cli.main([*cmd[3:], "--json"]) == 2
+    doc = json.loads(capsys.readouterr().out)
     assert len(doc["predictions"]) == 4 and doc["skipped"][0]["file"] == str(corrupt)
     assert all(abs(sum(p["probabilities"].values()) - 1) < 1e-4 for p in doc["predictions"])
     assert all(p["n_slices"] == 30 for p in doc["predictions"])  # 30-s GTZAN clips, 1-s slices
-    none = subprocess.run(
-        cmd[:4] + [str(corrupt), "--model", str(model_dir)], capture_output=True, text=True, timeout=300
-    )
-    assert none.returncode == 1
+    assert cli.main(["predict", str(corrupt), "--model", str(model_dir)]) == 1  # nothing readable at all
 
 
 def test_probability_table_has_a_row_per_file(model_dir, tmp_path):
