@@ -64,7 +64,7 @@ def mel_db_to_audio(
     ``inverse="pinv"`` replaces the NNLS (≈ 1.5 s per 5-s slice on a CPU core, nearly all of it scipy's
     per-variable bound handling) by the clipped pseudo-inverse of the mel basis (milliseconds): coarser, and on
     the VAE's spectrograms audibly so (musicnn recognised 41 % of a VAE's audio against 50 % through NNLS).
-    ``inverse="fista"`` solves the same NNLS by accelerated projected gradient (:func:`nnls_fista`): ≈ 0.1 s
+    ``inverse="fista"`` solves the same NNLS by accelerated projected gradient (:func:`nnls_fista`): ≈ 0.04 s
     per slice.
 
     Notebook: 05_vae_generation
