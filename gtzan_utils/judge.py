@@ -39,7 +39,7 @@ import pandas as pd
 
 from .errors import GtzanError
 from .features import compute_slices
-from .generate import mel_db_to_audio
+from .generate import INVERSE, mel_db_to_audio
 
 EMBEDDING_LAYER = "dense"
 
@@ -108,7 +108,7 @@ RESYNTH_CHUNK = 16  # slices inverted at once: Griffin-Lim holds ~6.5 MB of comp
 
 
 def resynthesize_audio(
-    mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = "fista", chunk: int = RESYNTH_CHUNK
+    mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = INVERSE, chunk: int = RESYNTH_CHUNK
 ):
     """Log-mel slices → Griffin-Lim audio, ``chunk`` slices at a time: yields (first index, audio (k, samples))
     so that memory stays bounded by the chunk, not the set (200 slices at once took ~1.3 GB)."""
@@ -131,7 +131,7 @@ def resynthesize_audio(
 
 
 def resynthesize(
-    mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = "fista", chunk: int = RESYNTH_CHUNK, embed=None
+    mels_db, params, n_iter: int = 32, seed: int = 0, inverse: str = INVERSE, chunk: int = RESYNTH_CHUNK, embed=None
 ):
     """Log-mel slices → Griffin-Lim audio → log-mel slices again (what the classifier hears of the audio),
     inverted ``chunk`` slices at a time (:func:`resynthesize_audio`).

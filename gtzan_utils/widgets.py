@@ -16,6 +16,7 @@ import pandas as pd
 
 from .config import SR, in_papermill
 from .errors import GtzanError
+from .generate import INVERSE
 
 
 def audio_player(y: np.ndarray, sr: int = SR, seconds: float = 5.0, start: float = 0.0):
@@ -143,7 +144,7 @@ def play_slice(path: str, slice_index: int, params, seconds: float = 5.0):
 
 
 def vae_generator(
-    model, out_dir, seconds: float = 10.0, n_iter: int = 32, inverse: str = "fista", play_seconds: float = 10.0
+    model, out_dir, seconds: float = 10.0, n_iter: int = 32, inverse: str = INVERSE, play_seconds: float = 10.0
 ) -> None:
     """Genre, duration, filters and seed → audio from a trained CVAE, saved as ``out_dir/<genre>-<s>s-seed<n>.wav``
     and played inline; the widget is displayed (once) and None returned. Under papermill: one static example
