@@ -15,9 +15,9 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
-	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0  # weights only (gtzan_utils.pretrained)
+	$(BIN)/python -m pip install --quiet --no-deps musicnn==0.1.0  # weights only (gtzan_utils.classify.pretrained)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (gtzan)" >/dev/null
-	$(BIN)/python -c "from gtzan_utils import environment; environment.warm_up()"  # librosa's numba kernels, compiled once
+	$(BIN)/python -c "from gtzan_utils.run import environment; environment.warm_up()"  # librosa's numba kernels, compiled once
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,6 +1,6 @@
 """`python -m gtzan_utils ...` is the `gtzan` command."""
 
-from .cli import main
+from gtzan_utils.run.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

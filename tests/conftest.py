@@ -49,9 +49,9 @@ def declared_overrides(overrides: dict, start: str = "01", stop: str = "99") -> 
     """``overrides`` less the names no notebook from ``start`` to ``stop`` declares (the runner refuses those)."""
     import papermill as pm
 
-    from gtzan_utils import pipeline
+    from gtzan_utils.run import runner
 
-    names = set().union(*(pm.inspect_notebook(str(nb)) for nb in pipeline.notebooks(start, stop)))
+    names = set().union(*(pm.inspect_notebook(str(nb)) for nb in runner.notebooks(start, stop)))
     return {k: v for k, v in overrides.items() if k in names}
 
 
@@ -111,12 +111,13 @@ def tiny_dataset(tmp_path) -> Path:
 @pytest.fixture(scope="module")
 def mel_store(tmp_path_factory):
     """(store, tracks): a 128-bin log-mel store of 1-s slices, 3 genres × 4 tone clips of 2.2 s (2 slices each)."""
-    from gtzan_utils import data, store
-    from gtzan_utils.features import FeatureParams
+    from gtzan_utils.data import dataset
+    from gtzan_utils.features import store
+    from gtzan_utils.features.extract import FeatureParams
 
     root = tmp_path_factory.mktemp("mel_ds")
     write_dataset(root / "genres", genres=("blues", "jazz", "rock"), per_genre=4, seconds=2.2)
-    tracks = data.find_dataset(root / "genres")
+    tracks = dataset.find_dataset(root / "genres")
     p = FeatureParams(kind="mel", slice_seconds=1.0, n_slices=2)
     return store.build_store(tracks, p, root / "stores", n_jobs=1, progress=False), tracks
 
@@ -124,7 +125,8 @@ def mel_store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mel_classifier(mel_store, tmp_path_factory):
     """A vanilla CNN trained for a few epochs on :func:`mel_store` (song split): run_experiment's dict + split."""
-    from gtzan_utils import experiment, splits
+    from gtzan_utils.classify import experiment
+    from gtzan_utils.features import splits
 
     s, tracks = mel_store
     sp = splits.song_split(tracks, seed=0)

@@ -228,7 +228,7 @@ def lab(tmp_path_factory):
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
-    from gtzan_utils import pipeline
+    from gtzan_utils.run import runner
 
     saved = dict(os.environ)
     tmp = tmp_path_factory.mktemp("browser")
@@ -248,7 +248,7 @@ def lab(tmp_path_factory):
     try:
         t0 = time.perf_counter()
         for start, stop in (("01", "02"), ("05", "06")):
-            pipeline.run_pipeline(
+            runner.run_pipeline(
                 "quick", out=out, start=start, stop=stop, overrides=declared_overrides(OVERRIDES, start, stop)
             )
         t_run = time.perf_counter() - t0

@@ -13,13 +13,13 @@ import pytest
 import soundfile as sf
 from conftest import SR, tone, write_dataset
 
-from gtzan_utils import data
-from gtzan_utils.errors import GtzanError
+from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.data import dataset
 
 
 # -- discovery ---------------------------------------------------------------------------------------
 def test_original_layout(tiny_dataset):
-    df = data.find_dataset(tiny_dataset)
+    df = dataset.find_dataset(tiny_dataset)
     assert list(df.columns) == ["path", "genre", "track_id"]
     assert len(df) == 6
     assert df.track_id.tolist() == sorted(df.track_id)
@@ -33,37 +33,37 @@ def test_kaggle_layout_ignores_images_and_csv(tmp_path):
     (base / "images_original" / "blues").mkdir(parents=True)
     (base / "images_original" / "blues" / "blues00000.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (base / "features_30_sec.csv").write_text("filename,label\n")
-    df = data.find_dataset(tmp_path)  # the parent of Data/ works too
+    df = dataset.find_dataset(tmp_path)  # the parent of Data/ works too
     assert len(df) == 6
     assert all("genres_original" in p for p in df.path)
 
 
 def test_real_samples_both_layouts(samples_dir):
-    au = data.find_dataset(samples_dir / "genres")
-    wav = data.find_dataset(samples_dir / "Data")
+    au = dataset.find_dataset(samples_dir / "genres")
+    wav = dataset.find_dataset(samples_dir / "Data")
     assert len(au) == len(wav) == 10
     assert au.track_id.tolist() == wav.track_id.tolist()
-    assert data.genre_labels(au) == list(data.GENRES)
+    assert dataset.genre_labels(au) == list(dataset.GENRES)
     # both layouts under one folder are two datasets: the user is told to pick one
     with pytest.raises(GtzanError, match="more than one dataset"):
-        data.find_dataset(samples_dir)
-    y_au, _ = data.read_audio(au.path[0])
-    y_wav, _ = data.read_audio(wav.path[0])
+        dataset.find_dataset(samples_dir)
+    y_au, _ = dataset.read_audio(au.path[0])
+    y_wav, _ = dataset.read_audio(wav.path[0])
     np.testing.assert_array_equal(y_au, y_wav)
 
 
 def test_missing_and_empty_folder(tmp_path):
     with pytest.raises(GtzanError, match="does not exist"):
-        data.find_dataset(tmp_path / "nope")
+        dataset.find_dataset(tmp_path / "nope")
     (tmp_path / "empty" / "blues").mkdir(parents=True)
     with pytest.raises(GtzanError, match="no audio files"):
-        data.find_dataset(tmp_path / "empty")
+        dataset.find_dataset(tmp_path / "empty")
 
 
 def test_files_without_genre_folders(tmp_path):
     sf.write(tmp_path / "a.wav", tone(1.0), SR)
     with pytest.raises(GtzanError, match="one folder per genre"):
-        data.find_dataset(tmp_path)
+        dataset.find_dataset(tmp_path)
 
 
 # -- validation ---------------------------------------------------------------------------------------
@@ -74,9 +74,9 @@ def test_validate_reports_each_problem(tmp_path):
     sf.write(root / "rock" / "rock.00002.wav", tone(2.0), SR)  # too short
     sf.write(root / "rock" / "rock.00003.wav", tone(6.0, sr=44100, channels=2), 44100)  # stereo 44.1 kHz
     (root / "rock" / "cover.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # not audio: ignored
-    df = data.find_dataset(root)
+    df = dataset.find_dataset(root)
     assert "cover" not in " ".join(df.track_id)
-    report = data.validate(df, progress=False)
+    report = dataset.validate(df, progress=False)
     t = report.table.set_index("track_id")
     assert not t.loc["blues.00054", "usable"] and "unreadable" in t.loc["blues.00054", "note"]
     assert not t.loc["blues.00055", "usable"] and "unreadable" in t.loc["blues.00055", "note"]
@@ -117,10 +117,10 @@ def damaged_dataset(root, seconds: float = 6.0):
 
 def test_validate_flags_audio_that_decodes_but_is_damaged(tmp_path):
     root = damaged_dataset(tmp_path / "genres")
-    df = data.find_dataset(root)  # a track with two files no longer stops the run
+    df = dataset.find_dataset(root)  # a track with two files no longer stops the run
     assert df.track_id.is_unique and len(df) == 11
     assert df.set_index("track_id").loc["blues.00001", "path"].endswith(".wav")  # the usual extension is kept
-    report = data.validate(df, min_seconds=1.0, progress=False)
+    report = dataset.validate(df, min_seconds=1.0, progress=False)
     t = report.table
     notes = dict(zip(t.path.map(lambda p: p.rsplit("/", 1)[-1]), t.note))
     use = dict(zip(t.path.map(lambda p: p.rsplit("/", 1)[-1]), t.usable))
@@ -161,7 +161,7 @@ def test_cli_featurize_skips_damaged_files_and_keeps_the_rest(tmp_path):
     assert "blues.00010" in r.stdout and "non-finite samples (NaN/inf), excluded" in r.stdout
     assert "rock.00010" in r.stdout and "all silent, excluded" in r.stdout
     assert "rock.00011" in r.stdout and "gives 1 of 2 slices" in r.stdout
-    from gtzan_utils.store import FeatureStore
+    from gtzan_utils.features.store import FeatureStore
 
     (path,) = (tmp_path / "stores").iterdir()
     s = FeatureStore(path)
@@ -179,7 +179,7 @@ def test_cli_featurize_skips_damaged_files_and_keeps_the_rest(tmp_path):
     assert np.isfinite(np.asarray(s.X, np.float32)).all()
 
 
-def _gtzan_like(root, genres=data.GENRES, ids=(0, 1)):
+def _gtzan_like(root, genres=dataset.GENRES, ids=(0, 1)):
     for g in genres:
         (root / g).mkdir(parents=True, exist_ok=True)
         for i in ids:
@@ -190,7 +190,7 @@ def _gtzan_like(root, genres=data.GENRES, ids=(0, 1)):
 def test_validate_lists_missing_gtzan_tracks(tmp_path):
     root = _gtzan_like(tmp_path / "genres", ids=(0, 1, 99))
     (root / "jazz" / "jazz.00099.au").unlink()
-    report = data.validate(data.find_dataset(root), min_seconds=0.25, progress=False)
+    report = dataset.validate(dataset.find_dataset(root), min_seconds=0.25, progress=False)
     assert len(report.missing) == 1000 - 29
     assert report.missing[:3] == ["blues.00002", "blues.00003", "blues.00004"]
     assert "jazz.00099" in report.missing and "jazz.00001" not in report.missing and "rock.00099" not in report.missing
@@ -198,17 +198,20 @@ def test_validate_lists_missing_gtzan_tracks(tmp_path):
     r = _gtzan("validate", str(root), "--min-seconds", "0.25", "--report", str(tmp_path / "r.csv"))
     assert r.returncode == 0 and "971 of 1000 expected tracks missing" in r.stdout
     # not GTZAN: a genre short, other names, or the synthetic set (SYNTH.json)
-    assert data.missing_gtzan_tracks(data.find_dataset(_gtzan_like(tmp_path / "nine", genres=data.GENRES[:9]))) == []
+    assert (
+        dataset.missing_gtzan_tracks(dataset.find_dataset(_gtzan_like(tmp_path / "nine", genres=dataset.GENRES[:9])))
+        == []
+    )
     other = _gtzan_like(tmp_path / "other", ids=(0, 100))
-    assert data.missing_gtzan_tracks(data.find_dataset(other)) == []
+    assert dataset.missing_gtzan_tracks(dataset.find_dataset(other)) == []
     (root / "SYNTH.json").write_text("{}")
-    assert data.missing_gtzan_tracks(data.find_dataset(root)) == []
+    assert dataset.missing_gtzan_tracks(dataset.find_dataset(root)) == []
 
 
 def test_read_audio_resamples_and_downmixes(tmp_path):
     p = tmp_path / "x.flac"
     sf.write(p, tone(1.0, sr=44100, channels=2), 44100)
-    y, info = data.read_audio(p)
+    y, info = dataset.read_audio(p)
     assert info == {"sr": 44100, "channels": 2, "frames": 44100}
     assert y.dtype == np.float32 and y.ndim == 1 and len(y) == SR
 
@@ -227,11 +230,11 @@ def test_download_good_hash(http_root, tmp_path):
     www, url = http_root
     archive, sha = _archive(www)
     dest = tmp_path / "gtzan"
-    genres = data.download(dest, urls=(f"{url}/missing.tar.gz", f"{url}/{archive.name}"), sha256=sha, progress=False)
+    genres = dataset.download(dest, urls=(f"{url}/missing.tar.gz", f"{url}/{archive.name}"), sha256=sha, progress=False)
     assert genres == dest / "genres"
-    assert len(data.find_dataset(genres)) == 2
+    assert len(dataset.find_dataset(genres)) == 2
     # a second call reuses the extracted copy without the network
-    assert data.download(dest, urls=("http://127.0.0.1:9/none",), sha256=sha, progress=False) == genres
+    assert dataset.download(dest, urls=("http://127.0.0.1:9/none",), sha256=sha, progress=False) == genres
 
 
 def test_download_bad_hash_names_both(http_root, tmp_path):
@@ -239,14 +242,14 @@ def test_download_bad_hash_names_both(http_root, tmp_path):
     archive, sha = _archive(www)
     wrong = "0" * 64
     with pytest.raises(GtzanError) as exc:
-        data.download(tmp_path / "g", urls=(f"{url}/{archive.name}",), sha256=wrong, progress=False)
+        dataset.download(tmp_path / "g", urls=(f"{url}/{archive.name}",), sha256=wrong, progress=False)
     assert wrong in str(exc.value) and sha in str(exc.value)
     assert not (tmp_path / "g" / "genres").exists()
 
 
 def test_download_unreachable(tmp_path):
     with pytest.raises(GtzanError, match="no GTZAN mirror"):
-        data.download(tmp_path, urls=("http://127.0.0.1:9/genres.tar.gz",), progress=False)
+        dataset.download(tmp_path, urls=("http://127.0.0.1:9/genres.tar.gz",), progress=False)
 
 
 def test_safe_extract_refuses_escape(tmp_path):
@@ -256,7 +259,7 @@ def test_safe_extract_refuses_escape(tmp_path):
     with tarfile.open(evil, "w") as tar:
         tar.add(payload, arcname="../../escaped.txt")
     with pytest.raises(GtzanError, match="outside"):
-        data.safe_extract(evil, tmp_path / "out")
+        dataset.safe_extract(evil, tmp_path / "out")
     assert not (tmp_path / "escaped.txt").exists()
 
 

@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from gtzan_utils import environment
-from gtzan_utils.errors import GtzanError
+from gtzan_utils.base import layout
+from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.run import environment
 
 pytest.importorskip("tensorflow")
 
@@ -50,7 +51,7 @@ def test_fd2_is_captured_and_restored(capfd):
 def test_tensorflow_imports_quietly_and_warnings_still_show(tmp_path):
     """A fresh interpreter without TF_CPP_MIN_LOG_LEVEL: no start-up line on stderr, a Python warning still there."""
     code = (
-        "import warnings\nfrom gtzan_utils import environment\ntf = environment.quiet_tensorflow()\n"
+        "import warnings\nfrom gtzan_utils.run import environment\ntf = environment.quiet_tensorflow()\n"
         "tf.constant(1.0) + 1\nwarnings.warn('a real warning')\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
@@ -88,9 +89,8 @@ def test_drive_keeps_data_and_runs_across_sessions(monkeypatch, tmp_path):
     monkeypatch.delenv("GTZAN_RUNS_HOME")
     homes = environment.use_drive(str(tmp_path / "MyDrive" / "gtzan"), mount=False)
     assert homes == {"data": tmp_path / "MyDrive" / "gtzan" / "data", "runs": tmp_path / "MyDrive" / "gtzan" / "runs"}
-    from gtzan_utils import config
 
-    assert config.data_home() == homes["data"] and config.runs_home() == homes["runs"]
+    assert layout.data_home() == homes["data"] and layout.runs_home() == homes["runs"]
     monkeypatch.setenv("GTZAN_DATA_HOME", str(tmp_path / "local"))  # a folder chosen before the setup wins
     assert environment.use_drive(str(tmp_path / "elsewhere"), mount=False)["data"] == tmp_path / "local"
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from conftest import SR, tone
 
-from gtzan_utils import data, features
-from gtzan_utils.errors import GtzanError
-from gtzan_utils.features import FeatureParams
+from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.data import dataset
+from gtzan_utils.features import extract
+from gtzan_utils.features.extract import FeatureParams
 
 
 @pytest.mark.parametrize(
@@ -22,7 +23,7 @@ from gtzan_utils.features import FeatureParams
 def test_shapes_for_the_paper_slices(kind, shape):
     p = FeatureParams(kind=kind)
     assert p.shape == shape
-    x = features.compute_song(tone(30.0), p)
+    x = extract.compute_song(tone(30.0), p)
     assert x.shape == (6, *shape) and x.dtype == np.float32
     assert np.isfinite(x).all()
 
@@ -32,72 +33,72 @@ def test_values_follow_the_pitch_of_the_audio():
     too), and tones an octave apart give different MFCCs and MFCC images."""
     centres = librosa.mel_frequencies(n_mels=128, fmax=SR / 2)
     band = int(np.argmin(np.abs(centres - 440.0)))
-    mel = features.compute_song(tone(6.0, 440.0), FeatureParams(kind="mel", n_slices=1))
+    mel = extract.compute_song(tone(6.0, 440.0), FeatureParams(kind="mel", n_slices=1))
     assert abs(int(mel[0].mean(axis=1).argmax()) - band) <= 1
-    mel3 = features.compute_song(tone(6.0, 440.0), FeatureParams(kind="mel3", n_slices=1))
+    mel3 = extract.compute_song(tone(6.0, 440.0), FeatureParams(kind="mel3", n_slices=1))
     for c in range(3):
         assert abs(int(mel3[0, :, :, c].mean(axis=1).argmax()) - band) <= 2
     for kind in ("mfcc", "mfcc_image"):
         p = FeatureParams(kind=kind, n_slices=1)
-        low, high = (features.compute_song(tone(6.0, f), p)[0] for f in (220.0, 880.0))
+        low, high = (extract.compute_song(tone(6.0, f), p)[0] for f in (220.0, 880.0))
         assert np.abs(low - high).mean() > 0.05 * (np.abs(low).mean() + 1e-6)
 
 
 def test_three_second_slices():
     p = FeatureParams(kind="mel3", slice_seconds=3.0, n_slices=10)
     assert p.shape == (128, 300, 3)
-    assert features.compute_song(tone(30.0), p).shape == (10, 128, 300, 3)
+    assert extract.compute_song(tone(30.0), p).shape == (10, 128, 300, 3)
 
 
 def test_short_clips_keep_whole_slices_only():
     p = FeatureParams(kind="mfcc")
-    assert features.slice_audio(tone(12.0), p).shape == (2, 5 * SR)
-    assert features.slice_audio(tone(4.0), p).shape == (0, 5 * SR)
-    assert features.compute_song(tone(4.0), p).shape == (0, 13, 216)
+    assert extract.slice_audio(tone(12.0), p).shape == (2, 5 * SR)
+    assert extract.slice_audio(tone(4.0), p).shape == (0, 5 * SR)
+    assert extract.compute_song(tone(4.0), p).shape == (0, 13, 216)
     # GTZAN clips of 29.93 s still give 6 slices: the last one is zero-padded (pad_seconds)
-    sl = features.slice_audio(tone(29.93), p)
+    sl = extract.slice_audio(tone(29.93), p)
     assert sl.shape == (6, 5 * SR) and np.all(sl[-1, -100:] == 0)
-    assert features.slice_audio(tone(29.5), p).shape[0] == 5
+    assert extract.slice_audio(tone(29.5), p).shape[0] == 5
 
 
 def test_slices_are_consecutive():
     y = np.arange(3 * SR * 2, dtype=np.float32)
-    sl = features.slice_audio(y, FeatureParams(slice_seconds=2.0, n_slices=3))
+    sl = extract.slice_audio(y, FeatureParams(slice_seconds=2.0, n_slices=3))
     np.testing.assert_array_equal(sl.ravel(), y)
 
 
 def test_training_windows_overlap_and_cover_the_slices_span():
     y = np.arange(int(12.2 * SR), dtype=np.float32)
     base = FeatureParams(slice_seconds=2.0, n_slices=6)  # 12 s of consecutive slices
-    w = features.windows_of(base, 0.5)
+    w = extract.windows_of(base, 0.5)
     assert w.n_slices == 21 and w.hop_samples == SR // 2 and w.slice_samples == base.slice_samples
-    win = features.slice_audio(y, w)
+    win = extract.slice_audio(y, w)
     assert win.shape == (21, 2 * SR)
     for i in (0, 1, 20):  # window i starts i * 0.5 s in
         np.testing.assert_array_equal(win[i], y[i * SR // 2 : i * SR // 2 + 2 * SR])
     # every 4th window is one of the paper's slices: the same audio, hence the same features
-    np.testing.assert_array_equal(win[::4], features.slice_audio(y, base))
-    short = features.slice_audio(y[: int(4.1 * SR)], w)  # a short clip keeps its whole windows only
+    np.testing.assert_array_equal(win[::4], extract.slice_audio(y, base))
+    short = extract.slice_audio(y[: int(4.1 * SR)], w)  # a short clip keeps its whole windows only
     assert short.shape[0] == 5
-    assert features.windows_of(base, 0) is base and features.windows_of(base, 2.0) is base
+    assert extract.windows_of(base, 0) is base and extract.windows_of(base, 2.0) is base
 
 
 def test_consecutive_slices_keep_their_store_key():
     """Stores written before windows existed stay valid: the key of hop 0 is computed without the new field."""
     assert "hop_seconds" not in FeatureParams(kind="mel").to_dict()
     assert FeatureParams(kind="mel").key == "f4233bd1de22" and FeatureParams(kind="mfcc").key == "a49ab831971d"
-    w = features.windows_of(FeatureParams(kind="mel"), 1.0)
+    w = extract.windows_of(FeatureParams(kind="mel"), 1.0)
     assert w.key != FeatureParams(kind="mel").key and FeatureParams.from_dict(w.to_dict()) == w
 
 
 def _real_clip(samples_dir):
-    y, _ = data.read_audio(samples_dir / "genres" / "blues" / "blues.00000.au")
+    y, _ = dataset.read_audio(samples_dir / "genres" / "blues" / "blues.00000.au")
     return y
 
 
 def test_log_mel_equals_librosa_on_real_clip(samples_dir):
     y = _real_clip(samples_dir)
-    x = features.compute_song(y, FeatureParams(kind="mel"))
+    x = extract.compute_song(y, FeatureParams(kind="mel"))
     for i in (0, 5):
         seg = y[i * 5 * SR : (i + 1) * 5 * SR]
         ref = librosa.power_to_db(librosa.feature.melspectrogram(y=seg, sr=SR, n_fft=2048, hop_length=512, n_mels=128))
@@ -106,14 +107,14 @@ def test_log_mel_equals_librosa_on_real_clip(samples_dir):
 
 def test_mfcc_equals_librosa_on_real_clip(samples_dir):
     y = _real_clip(samples_dir)
-    x = features.compute_song(y, FeatureParams(kind="mfcc"))
+    x = extract.compute_song(y, FeatureParams(kind="mfcc"))
     ref = librosa.feature.mfcc(y=y[5 * SR : 10 * SR], sr=SR, n_mfcc=13)
     np.testing.assert_allclose(x[1], ref, rtol=1e-4, atol=1e-2)
 
 
 def test_mel3_channels_match_their_resolutions(samples_dir):
     y = _real_clip(samples_dir)
-    x = features.compute_song(y, FeatureParams(kind="mel3"))
+    x = extract.compute_song(y, FeatureParams(kind="mel3"))
     seg = y[: 5 * SR]
     for c, (win, hop) in enumerate([(551, 220), (1102, 551), (2205, 1102)]):
         S = librosa.feature.melspectrogram(y=seg, sr=SR, n_fft=win, hop_length=hop, win_length=win, n_mels=128)
@@ -130,12 +131,12 @@ def test_mel3_channels_match_their_resolutions(samples_dir):
 
 def test_resize_time_is_linear():
     x = np.array([[0.0, 10.0, 20.0]])
-    np.testing.assert_allclose(features.resize_time(x, 5), [[0, 5, 10, 15, 20]])
+    np.testing.assert_allclose(extract.resize_time(x, 5), [[0, 5, 10, 15, 20]])
 
 
 def test_mfcc_image_is_rgb_in_unit_range():
     p = FeatureParams(kind="mfcc_image", image_height=32)
-    x = features.compute_song(tone(10.0), p)
+    x = extract.compute_song(tone(10.0), p)
     assert x.shape == (2, 32, 216, 3)
     assert x.min() >= 0 and x.max() <= 1
     assert x.std(axis=-1).mean() > 0.01  # colour, not grey
@@ -147,7 +148,8 @@ def test_params_key_is_stable_and_round_trips():
     assert q == p and q.key == p.key
     assert FeatureParams(kind="mel").key != FeatureParams(kind="mfcc").key
     code = (
-        "from gtzan_utils.features import FeatureParams as F; print(F(kind='mel3', slice_seconds=3.0, n_slices=10).key)"
+        "from gtzan_utils.features.extract import FeatureParams as F; "
+        "print(F(kind='mel3', slice_seconds=3.0, n_slices=10).key)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == p.key  # no dependence on the process (hash randomisation)

@@ -9,8 +9,13 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from gtzan_utils import augment, experiment, judge, vae  # noqa: E402
-from gtzan_utils.errors import GtzanError  # noqa: E402
+from gtzan_utils.base.errors import GtzanError  # noqa: E402
+from gtzan_utils.classify import experiment
+from gtzan_utils.generate import (
+    augment,
+    judge,
+    vae,  # noqa: E402
+)
 
 
 def test_frechet_distance_follows_its_formula():

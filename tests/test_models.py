@@ -7,8 +7,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from gtzan_utils import models, params  # noqa: E402
-from gtzan_utils.errors import GtzanError  # noqa: E402
+from gtzan_utils.base import parse  # noqa: E402
+from gtzan_utils.base.errors import GtzanError  # noqa: E402
+from gtzan_utils.classify import models
 
 TINY = {"mfcc": (13, 40), "mel": (32, 40), "mel3": (32, 48, 3), "mfcc_image": (32, 40, 3), "musicnn": (96, 40)}
 
@@ -120,9 +121,9 @@ def test_the_base_can_be_frozen_without_pretrained_weights():
     frozen = models.build_model("mobilenetv2", TINY["mfcc_image"], "mfcc_image", weights=None, train_base=False)
     assert models.base_of(auto).trainable and not models.base_of(frozen).trainable
     assert len(frozen.trainable_weights) < len(auto.trainable_weights)
-    assert params.parse_train_base("Frozen") is False and params.parse_train_base("auto") is None
+    assert parse.parse_train_base("Frozen") is False and parse.parse_train_base("auto") is None
     with pytest.raises(GtzanError, match="TRAIN_BASE"):
-        params.parse_train_base("half")
+        parse.parse_train_base("half")
 
 
 # trains models or runs TensorFlow graphs: not in `make test-fast`

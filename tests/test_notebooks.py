@@ -11,10 +11,12 @@ import soundfile as sf
 from conftest import SHRUNK_QUICK
 from nbformat.sign import NotebookNotary
 
-from gtzan_utils import environment, params, pipeline, splits
-from gtzan_utils.errors import GtzanError
+from gtzan_utils.base import parse
+from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.features import splits
+from gtzan_utils.run import environment, runner
 
-NOTEBOOKS = sorted(pipeline.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sorted(runner.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
 def test_the_story_is_in_order():
@@ -48,11 +50,11 @@ def test_committed_notebook_is_clean(path):
 
 def test_unknown_override_and_profile_are_refused(tmp_path):
     with pytest.raises(GtzanError, match="unknown notebook parameter"):
-        pipeline.run_pipeline(out=tmp_path, overrides={"NOPE": 1}, stop="02")
+        runner.run_pipeline(out=tmp_path, overrides={"NOPE": 1}, stop="02")
     with pytest.raises(GtzanError, match="unknown profile"):
-        pipeline.run_pipeline(profile="huge", out=tmp_path)
+        runner.run_pipeline(profile="huge", out=tmp_path)
     with pytest.raises(GtzanError, match="KEY=VALUE"):
-        params.parse_overrides(["EPOCHS"])
+        parse.parse_overrides(["EPOCHS"])
 
 
 def test_executed_notebooks_are_signed_so_jupyter_trusts_them(tmp_path):
@@ -75,7 +77,7 @@ def test_executed_notebooks_are_signed_so_jupyter_trusts_them(tmp_path):
     nbformat.write(nb, unsigned)
     unsigned.write_text(unsigned.read_text().replace("Audio(y)", "Audio(z)"))
     notary = NotebookNotary(data_dir=str(tmp_path / "jupyter"))
-    pipeline.sign_notebook(signed, notary=notary)
+    runner.sign_notebook(signed, notary=notary)
     assert notary.check_signature(nbformat.read(signed, as_version=4))
     assert not notary.check_signature(nbformat.read(unsigned, as_version=4))
     # another installation (another secret) does not trust it: `jupyter trust` is needed there
@@ -91,9 +93,7 @@ def quick_run(tmp_path_factory):
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        run = pipeline.run_pipeline(
-            profile="quick", out=tmp_path_factory.mktemp("quick") / "run", overrides=SHRUNK_QUICK
-        )
+        run = runner.run_pipeline(profile="quick", out=tmp_path_factory.mktemp("quick") / "run", overrides=SHRUNK_QUICK)
     return run, printed.getvalue()
 
 
@@ -222,7 +222,7 @@ def test_every_keras_file_of_the_run_predicts_or_is_refused_in_one_line(quick_ru
     """Whatever .keras file of a run a user passes to ``gtzan predict``: predictions, or one line naming what to use."""
     from conftest import SR, tone
 
-    from gtzan_utils import cli
+    from gtzan_utils.run import cli
 
     run, _ = quick_run
     song = tmp_path / "my_song.wav"  # real-world audio for the models: not part of the synthetic set
@@ -250,7 +250,7 @@ def test_every_keras_file_of_the_run_predicts_or_is_refused_in_one_line(quick_ru
 def test_a_failing_notebook_stops_the_run_naming_its_cell(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(GtzanError) as err:
-        pipeline.run_pipeline(profile="quick", out=run, stop="02", overrides={"DATA": str(tmp_path / "no_such_folder")})
+        runner.run_pipeline(profile="quick", out=run, stop="02", overrides={"DATA": str(tmp_path / "no_such_folder")})
     msg = str(err.value)
     assert "01_data_exploration.ipynb failed in cell" in msg and "no_such_folder" in msg
     assert f"--from 01 --out {run.resolve()}" in msg
@@ -266,7 +266,7 @@ def test_every_profile_key_is_a_notebook_parameter(profile):
     import papermill as pm
 
     declared = {nb.stem: set(pm.inspect_notebook(str(nb))) for nb in NOTEBOOKS}
-    profile_params = pipeline.load_profile(profile)
+    profile_params = runner.load_profile(profile)
     for key, value in profile_params.items():
         if key in declared:
             assert isinstance(value, dict) and set(value) <= declared[key], (key, set(value) - declared[key])
@@ -280,7 +280,7 @@ def test_01_02_carry_on_past_damaged_audio(tmp_path):
     from test_data import damaged_dataset
 
     root = damaged_dataset(tmp_path / "genres", seconds=15.0)  # 01 validates with 5-s slices, as 02 does here
-    run = pipeline.run_pipeline(
+    run = runner.run_pipeline(
         profile="quick",
         data=str(root),
         out=tmp_path / "run",

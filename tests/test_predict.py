@@ -15,8 +15,8 @@ keras = pytest.importorskip("keras")
 
 from conftest import SR, tone  # noqa: E402
 
-from gtzan_utils import predict  # noqa: E402
-from gtzan_utils.errors import GtzanError  # noqa: E402
+from gtzan_utils.base.errors import GtzanError  # noqa: E402
+from gtzan_utils.classify import predict  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,7 @@ def test_cli_predicts_the_real_samples_and_skips_a_corrupt_file(model_dir, sampl
     lines = r.stdout.strip().splitlines()
     assert len(lines) == 4 and all("%" in line and "slices" in line for line in lines)
     assert "corrupt.wav" in r.stderr and "Traceback" not in r.stderr
-    from gtzan_utils import cli  # in-process from here: the command line itself was run above
+    from gtzan_utils.run import cli  # in-process from here: the command line itself was run above
 
     capsys.readouterr()
     assert cli.main([*cmd[3:], "--json"]) == 2
@@ -123,7 +123,7 @@ def test_cli_skips_damaged_audio_naming_the_reason(model_dir, tmp_path):
 
 
 def test_files_that_are_not_a_classifier_are_refused_in_one_line(model_dir, tmp_path):
-    from gtzan_utils import cli
+    from gtzan_utils.run import cli
 
     folder = tmp_path / "run" / "exp"
     folder.mkdir(parents=True)
@@ -151,7 +151,8 @@ def test_files_that_are_not_a_classifier_are_refused_in_one_line(model_dir, tmp_
 
 
 def test_a_synthetic_model_given_real_music_says_so(model_dir, tmp_path, capsys):
-    from gtzan_utils import cli, data
+    from gtzan_utils.data import dataset
+    from gtzan_utils.run import cli
 
     synth = tmp_path / "synth" / "genres"
     (synth / "jazz").mkdir(parents=True)
@@ -159,8 +160,8 @@ def test_a_synthetic_model_given_real_music_says_so(model_dir, tmp_path, capsys)
     sf.write(synth / "jazz" / "jazz.00000.wav", tone(2.0, 300), SR)
     real = tmp_path / "mine.wav"
     sf.write(real, tone(2.0, 300), SR)
-    assert data.dataset_source([synth / "jazz" / "jazz.00000.wav"]) == "synthetic"
-    assert data.dataset_source([real]) == "folder"
+    assert dataset.dataset_source([synth / "jazz" / "jazz.00000.wav"]) == "synthetic"
+    assert dataset.dataset_source([real]) == "folder"
     trained = {"source": "synthetic", "n_songs": 80, "n_dataset_songs": 100, "profile": "quick"}
     note = predict.domain_note(trained, [real])
     assert "synthetic set (80 songs, quick profile)" in note and "msd_musicnn" in note

@@ -17,9 +17,11 @@ keras = pytest.importorskip("keras")
 
 from conftest import write_dataset  # noqa: E402
 
-from gtzan_utils import baseline, data, evaluate, experiment, models, pretrained, splits, store  # noqa: E402
-from gtzan_utils.errors import GtzanError  # noqa: E402
-from gtzan_utils.features import FeatureParams, compute_song, musicnn_log_mel  # noqa: E402
+from gtzan_utils.base.errors import GtzanError  # noqa: E402
+from gtzan_utils.classify import baseline, evaluate, experiment, models, pretrained
+from gtzan_utils.data import dataset
+from gtzan_utils.features import splits, store  # noqa: E402
+from gtzan_utils.features.extract import FeatureParams, compute_song, musicnn_log_mel  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE.parent.parent / "shared" / "gtzan_samples"
@@ -47,7 +49,7 @@ def _no_network(monkeypatch):
 
 
 def _real_clip(samples_dir, genre):
-    y, _ = data.read_audio(samples_dir / "genres" / genre / f"{genre}.00000.au", sr=22050)
+    y, _ = dataset.read_audio(samples_dir / "genres" / genre / f"{genre}.00000.au", sr=22050)
     return y
 
 
@@ -134,7 +136,7 @@ def tf1_reference(tmp_path_factory):
         pytest.skip("../shared/gtzan_samples is absent")
     tmp = tmp_path_factory.mktemp("tf1")
     feats = [
-        pretrained.input_features(data.read_audio(d / g / f"{g}.00000.au")[0], 22050)
+        pretrained.input_features(dataset.read_audio(d / g / f"{g}.00000.au")[0], 22050)
         for g in ("jazz", "metal", "classical", "pop")
     ]
     x = np.stack([f[:187] for f in feats] + [f[900:1087] for f in feats]).astype(np.float32)
@@ -197,7 +199,7 @@ def test_embed_audio_shapes_and_clip_lists():
 def musicnn_stores(tmp_path_factory):
     root = tmp_path_factory.mktemp("ds")
     write_dataset(root / "genres", genres=("blues", "classical", "rock"), per_genre=4, seconds=6.5)
-    tracks = data.find_dataset(root / "genres")
+    tracks = dataset.find_dataset(root / "genres")
     base = FeatureParams(slice_seconds=3.0, n_slices=2)
     stores = store.featurize_all(tracks, ("mel", "musicnn"), root / "stores", base=base, n_jobs=1, progress=False)
     split = splits.make_split("kfold", tracks, seed=0, k=2)
@@ -210,10 +212,10 @@ def test_musicnn_kind_is_16k_and_sliced_like_the_others(musicnn_stores):
     assert m.params.sr == 16000 and m.params.n_fft == 512 and m.params.hop_length == 256
     assert m.params.shape == (96, 1 + 3 * 16000 // 256) and mel.params.sr == 22050
     assert list(m.manifest.track_id) == list(mel.manifest.track_id)  # same slices, same songs: same splits
-    y16, _ = data.read_audio(tracks.path[0], sr=16000)  # the store resampled each song once to 16 kHz
+    y16, _ = dataset.read_audio(tracks.path[0], sr=16000)  # the store resampled each song once to 16 kHz
     want = np.swapaxes(pretrained.input_features(y16[: 3 * 16000], 16000), 0, 1)
     np.testing.assert_allclose(m.read([0])[0], want, rtol=2e-3, atol=2e-3)
-    y22, _ = data.read_audio(tracks.path[0])  # the other kinds are unchanged by the second rate
+    y22, _ = dataset.read_audio(tracks.path[0])  # the other kinds are unchanged by the second rate
     np.testing.assert_allclose(mel.read([0, 1]), compute_song(y22, mel.params), rtol=1e-3, atol=0.05)
     np.testing.assert_allclose(musicnn_log_mel(y16[: 3 * 16000], m.params), want, rtol=1e-6)
 
@@ -259,7 +261,7 @@ def test_baseline_and_probe_write_metrics_like_every_row(musicnn_stores, tmp_pat
 @needs_weights
 @pytest.mark.slow
 def test_musicnn_head_trains_saves_and_predicts(musicnn_stores, tmp_path):
-    from gtzan_utils import predict
+    from gtzan_utils.classify import predict
 
     stores, tracks, split, _ = musicnn_stores
     s = stores["musicnn"]
@@ -328,7 +330,7 @@ pytestmark = pytest.mark.slow
 def test_judge_reads_real_slices_embeddings_from_the_musicnn_store(musicnn_stores):
     from types import SimpleNamespace
 
-    from gtzan_utils import judge
+    from gtzan_utils.generate import judge
 
     stores, _, _, _ = musicnn_stores
     mel, music = stores["mel"], stores["musicnn"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gtzan_utils.progress import progress
+from gtzan_utils.base.progress import progress
 
 
 def test_papermill_progress_is_a_few_plain_lines(monkeypatch, capsys):

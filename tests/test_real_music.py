@@ -14,7 +14,16 @@ keras = pytest.importorskip("keras")
 
 from conftest import SHARED  # noqa: E402
 
-from gtzan_utils import data, evaluate, experiment, features, judge, params, pipeline, splits, store, training  # noqa: E402
+from gtzan_utils.base import parse
+from gtzan_utils.classify import (
+    evaluate,
+    experiment,
+    training,  # noqa: E402
+)
+from gtzan_utils.data import dataset
+from gtzan_utils.features import extract, splits, store
+from gtzan_utils.generate import judge
+from gtzan_utils.run import runner
 
 REAL = SHARED / "gtzan_real"
 pytestmark = [
@@ -27,13 +36,13 @@ pytestmark = [
 def real(tmp_path_factory):
     """The cpu profile's stores of the real set (slices and training windows of MFCC and mel) and its k-fold split."""
     root = tmp_path_factory.mktemp("real")
-    p02 = pipeline.resolve_parameters("cpu", "02_preprocessing")
-    tracks = data.load_dataset(REAL, min_seconds=p02["SLICE_SECONDS"], n_slices=p02["N_SLICES"], progress=False)
-    base = features.FeatureParams(slice_seconds=p02["SLICE_SECONDS"], n_slices=p02["N_SLICES"])
+    p02 = runner.resolve_parameters("cpu", "02_preprocessing")
+    tracks = dataset.load_dataset(REAL, min_seconds=p02["SLICE_SECONDS"], n_slices=p02["N_SLICES"], progress=False)
+    base = extract.FeatureParams(slice_seconds=p02["SLICE_SECONDS"], n_slices=p02["N_SLICES"])
     kinds = [k for k in p02["WINDOW_KINDS"].split(",") if k]
     slices = store.featurize_all(tracks, kinds, root / "stores", base=base, n_jobs=2, progress=False)
     windows = store.featurize_all(
-        tracks, kinds, root / "stores", base=features.windows_of(base, p02["TRAIN_HOP_SECONDS"]), progress=False
+        tracks, kinds, root / "stores", base=extract.windows_of(base, p02["TRAIN_HOP_SECONDS"]), progress=False
     )
     split = splits.kfold_split(tracks, seed=p02["SEED"], k=p02["KFOLD_K"])
     return {"root": root, "slices": slices, "windows": windows, "split": split}
@@ -41,7 +50,7 @@ def real(tmp_path_factory):
 
 def cpu_settings(kind: str, shape) -> dict:
     """run_experiment's keywords as notebook 03 derives them from the cpu profile."""
-    p = pipeline.resolve_parameters("cpu", "03_vanilla_cnn")
+    p = runner.resolve_parameters("cpu", "03_vanilla_cnn")
     return dict(
         epochs=p["EPOCHS"],
         patience=p["PATIENCE"],
@@ -51,7 +60,7 @@ def cpu_settings(kind: str, shape) -> dict:
         monitor=p["MONITOR"],
         min_epoch_slices=p["MIN_EPOCH_SLICES"],
         max_train_slices=p["MAX_TRAIN_SLICES"] or None,
-        input_size=training.capped_size(shape, params.parse_size(p["INPUT_SIZE"])),
+        input_size=training.capped_size(shape, parse.parse_size(p["INPUT_SIZE"])),
         verbose=0,
     )
 

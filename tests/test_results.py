@@ -6,7 +6,8 @@ import json
 
 import pandas as pd
 
-from gtzan_utils import plots, results
+from gtzan_utils.classify import diagnostics
+from gtzan_utils.report import overview, results
 
 
 def _doc(model, kind, split, acc, song=None, leaky=False, folds=1, std=None):
@@ -45,7 +46,7 @@ def test_an_empty_run_gives_not_run_everywhere(tmp_path):
     assert list(f["paper (leaky val.)"][-2:]) == [results.BASELINE, results.BEYOND]
     summary, doc = results.vae_table(tmp_path)
     assert doc is None and summary.iloc[0]["accuracy"] == results.NOT_RUN
-    assert results.best_model([]) is None and plots.plot_overview([]) is None
+    assert results.best_model([]) is None and overview.plot_overview([]) is None
     assert results.run_times(tmp_path).empty
 
 
@@ -143,10 +144,8 @@ def test_confusion_plot_writes_every_count_in_its_cell():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gtzan_utils import plots
-
     cm = [[3, 0, 1], [0, 2, 0], [5, 0, 0]]
-    fig = plots.plot_confusion({"song": {"confusion": cm}}, ["a", "b", "c"], title="t")
+    fig = diagnostics.plot_confusion({"song": {"confusion": cm}}, ["a", "b", "c"], title="t")
     ax = fig.axes[0]
     cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
     assert cells == {(i, j): str(v) for i, row in enumerate(cm) for j, v in enumerate(row)}

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gtzan_utils import splits
-from gtzan_utils.config import GENRES
-from gtzan_utils.errors import GtzanError
+from gtzan_utils.base.constants import GENRES
+from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.features import splits
 
 
 def gtzan_tracks(per_genre=100) -> pd.DataFrame:

@@ -7,23 +7,24 @@ import json
 import numpy as np
 import pytest
 
-from gtzan_utils import data, features, store
-from gtzan_utils.errors import GtzanError
-from gtzan_utils.features import FeatureParams
+from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.data import dataset
+from gtzan_utils.features import extract, store
+from gtzan_utils.features.extract import FeatureParams
 
 P = FeatureParams(kind="mfcc", slice_seconds=2.0, n_slices=4)
 
 
 def test_store_holds_the_features(tiny_dataset, tmp_path):
-    tracks = data.find_dataset(tiny_dataset)
+    tracks = dataset.find_dataset(tiny_dataset)
     s = store.build_store(tracks, P, tmp_path / "stores", n_jobs=1, progress=False)
     assert len(s) == 6 * 4 and s.X.dtype == np.float16
     assert s.path.name.startswith(f"mfcc-{P.key}-")
     assert s.params == P
-    assert s.labels == list(data.GENRES)  # GTZAN genre names keep GTZAN's label order, even for a subset
+    assert s.labels == list(dataset.GENRES)  # GTZAN genre names keep GTZAN's label order, even for a subset
     assert set(s.manifest.columns) >= {"row", "track_id", "genre", "label", "slice_index", "path"}
-    y, _ = data.read_audio(tracks.path[3])
-    expected = features.compute_song(y, P)
+    y, _ = dataset.read_audio(tracks.path[3])
+    expected = extract.compute_song(y, P)
     rows = np.flatnonzero(s.manifest.track_id == tracks.track_id[3])
     np.testing.assert_allclose(s.read(rows), expected, rtol=2e-3, atol=0.05)  # float16
     assert np.array_equal(s.y[rows], [s.labels.index(tracks.genre[3])] * 4)
@@ -35,7 +36,7 @@ def test_store_holds_the_features(tiny_dataset, tmp_path):
 
 
 def test_resume_after_kill_computes_only_missing(tiny_dataset, tmp_path, monkeypatch):
-    tracks = data.find_dataset(tiny_dataset)
+    tracks = dataset.find_dataset(tiny_dataset)
     root = tmp_path / "stores"
     assert store.build_store(tracks, P, root, n_jobs=1, progress=False, limit=2, flush_every=1) is None
     path = store.store_path(root, tracks, P)
@@ -55,7 +56,7 @@ def test_resume_after_kill_computes_only_missing(tiny_dataset, tmp_path, monkeyp
 
 
 def test_parallel_workers_give_the_same_store(tiny_dataset, tmp_path):
-    tracks = data.find_dataset(tiny_dataset)
+    tracks = dataset.find_dataset(tiny_dataset)
     a = store.build_store(tracks, P, tmp_path / "a", n_jobs=1, progress=False)
     b = store.build_store(tracks, P, tmp_path / "b", n_jobs=2, progress=False)
     # equal up to one float16 step: worker processes run BLAS with another thread count (summation order)
@@ -67,7 +68,7 @@ def test_short_clip_records_its_slices(tmp_path):
 
     root = write_dataset(tmp_path / "genres", genres=("blues",), per_genre=1, seconds=5.0)
     write_dataset(tmp_path / "genres", genres=("rock",), per_genre=1, seconds=11.0)
-    s = store.build_store(data.find_dataset(root), P, tmp_path / "s", n_jobs=1, progress=False)
+    s = store.build_store(dataset.find_dataset(root), P, tmp_path / "s", n_jobs=1, progress=False)
     assert s.manifest.groupby("track_id").size().to_dict() == {"blues.00000": 2, "rock.00000": 4}
     assert s.info["tracks_with_fewer_slices"] == {"blues.00000": 2}
 
@@ -75,7 +76,7 @@ def test_short_clip_records_its_slices(tmp_path):
 def test_bad_files_are_skipped_and_the_store_is_finished(tiny_dataset, tmp_path, capsys):
     import soundfile as sf
 
-    tracks = data.find_dataset(tiny_dataset)
+    tracks = dataset.find_dataset(tiny_dataset)
     (tiny_dataset / "rock" / "rock.00001.wav").write_bytes(b"garbage" * 100)  # undecodable
     y = np.full(int(11 * 22050), np.nan, np.float32)
     sf.write(tiny_dataset / "jazz" / "jazz.00000.wav", y, 22050, subtype="FLOAT")  # NaN samples
@@ -97,7 +98,7 @@ def test_a_replaced_file_of_the_same_size_gets_a_new_store(tiny_dataset, tmp_pat
     import soundfile as sf
     from conftest import tone
 
-    tracks = data.find_dataset(tiny_dataset)
+    tracks = dataset.find_dataset(tiny_dataset)
     key = store.tracks_key(tracks)
     path = tiny_dataset / "rock" / "rock.00000.wav"
     size = path.stat().st_size
@@ -108,13 +109,13 @@ def test_a_replaced_file_of_the_same_size_gets_a_new_store(tiny_dataset, tmp_pat
     import shutil
 
     shutil.copytree(tiny_dataset, tmp_path / "copy")
-    assert store.tracks_key(data.find_dataset(tmp_path / "copy")) == store.tracks_key(tracks)
+    assert store.tracks_key(dataset.find_dataset(tmp_path / "copy")) == store.tracks_key(tracks)
 
 
 def test_a_short_write_fails_loudly_and_the_song_is_not_recorded(tiny_dataset, tmp_path, monkeypatch):
     import os
 
-    tracks = data.find_dataset(tiny_dataset)
+    tracks = dataset.find_dataset(tiny_dataset)
     real = os.pwrite
     calls = []
 
@@ -140,7 +141,7 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_store(tiny_dataset
     import subprocess
     import sys
 
-    tracks = data.find_dataset(tiny_dataset)
+    tracks = dataset.find_dataset(tiny_dataset)
     path = store.store_path(tmp_path / "s", tracks, P)
     path.mkdir(parents=True)
     holder = subprocess.Popen(  # another process that holds the store's lock, as a running featurize does
@@ -169,7 +170,7 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_store(tiny_dataset
 
 
 def test_index_round_trip(tiny_dataset, tmp_path):
-    tracks = data.find_dataset(tiny_dataset)
+    tracks = dataset.find_dataset(tiny_dataset)
     stores = store.featurize_all(tracks, ["mfcc", "mel"], tmp_path / "s", base=P, n_jobs=1, progress=False)
     store.write_index(stores, tmp_path / "run")
     back = store.open_index(tmp_path / "run")
@@ -186,7 +187,7 @@ def test_index_survives_a_new_session(tiny_dataset, tmp_path, capsys):
     import os
     import shutil
 
-    tracks = data.find_dataset(tiny_dataset)
+    tracks = dataset.find_dataset(tiny_dataset)
     session = tmp_path / "session1"
     stores = store.featurize_all(tracks, ["mfcc"], session / "data" / "stores", base=P, n_jobs=1, progress=False)
     store.write_index(stores, session / "runs" / "r" / "02_preprocessing")

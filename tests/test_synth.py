@@ -1,4 +1,4 @@
-"""Tests of the embedded synthetic GTZAN (gtzan_utils.synth)."""
+"""Tests of the embedded synthetic GTZAN (gtzan_utils.data.synth)."""
 
 import json
 import os
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from gtzan_utils.config import GENRES, SR
-from gtzan_utils.errors import GtzanError
-from gtzan_utils.synth import GENERATOR_VERSION, make_synthetic_gtzan, synth_clip
+from gtzan_utils.base.constants import GENRES, SR
+from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.data.synth import GENERATOR_VERSION, make_synthetic_gtzan, synth_clip
 
 
 @pytest.fixture(scope="module")

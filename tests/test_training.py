@@ -13,8 +13,16 @@ keras = pytest.importorskip("keras")
 from callbacks import Epochs, Kill  # noqa: E402
 from conftest import write_dataset  # noqa: E402
 
-from gtzan_utils import batches, data, evaluate, experiment, params, selection, splits, store, training  # noqa: E402
-from gtzan_utils.features import FeatureParams  # noqa: E402
+from gtzan_utils.base import parse
+from gtzan_utils.classify import (
+    evaluate,
+    experiment,
+    selection,
+    training,  # noqa: E402
+)
+from gtzan_utils.data import dataset
+from gtzan_utils.features import batches, splits, store
+from gtzan_utils.features.extract import FeatureParams  # noqa: E402
 
 P = FeatureParams(kind="mfcc", slice_seconds=2.0, n_slices=3)
 
@@ -23,7 +31,7 @@ P = FeatureParams(kind="mfcc", slice_seconds=2.0, n_slices=3)
 def tiny_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("ds")
     write_dataset(root / "genres", genres=("blues", "classical", "rock"), per_genre=5, seconds=6.0)
-    tracks = data.find_dataset(root / "genres")
+    tracks = dataset.find_dataset(root / "genres")
     s = store.build_store(tracks, P, root / "stores", n_jobs=1, progress=False)
     return s, tracks
 
@@ -127,13 +135,13 @@ def test_kfold_writes_mean_and_std(tiny_store, tmp_path):
 
 
 def test_parse_and_cap_sizes():
-    assert params.parse_size("") is None and params.parse_size("32x64") == (32, 64)
+    assert parse.parse_size("") is None and parse.parse_size("32x64") == (32, 64)
     assert training.capped_size((13, 216), (32, 64)) == (13, 64)
     assert training.capped_size((13, 216), (32, 96)) is None  # fewer pixels than the cap: kept
     assert training.capped_size((128, 500, 3), (32, 96)) == (32, 96)
     assert training.capped_size((13, 40), (32, 64)) is None
     with pytest.raises(Exception, match="INPUT_SIZE"):
-        params.parse_size("big")
+        parse.parse_size("big")
 
 
 def test_extra_slices_join_the_training_batches_once_per_epoch(tiny_store):
@@ -225,11 +233,11 @@ def test_selection_resumes_with_its_state(tmp_path):
 def test_training_windows_feed_training_and_the_slices_the_scores(tmp_path):
     root = tmp_path / "ds"
     write_dataset(root / "genres", genres=("blues", "classical", "rock"), per_genre=5, seconds=6.0)
-    tracks = data.find_dataset(root / "genres")
+    tracks = dataset.find_dataset(root / "genres")
     s = store.build_store(tracks, P, root / "stores", n_jobs=1, progress=False)
-    from gtzan_utils import features
+    from gtzan_utils.features import extract
 
-    w = store.build_store(tracks, features.windows_of(P, 1.0), root / "stores", n_jobs=1, progress=False)
+    w = store.build_store(tracks, extract.windows_of(P, 1.0), root / "stores", n_jobs=1, progress=False)
     assert len(w) == 15 * 5 and len(s) == 15 * 3  # 5 windows of 2 s every second against 3 slices
     sp = splits.song_split(tracks, seed=0)
     r = experiment.run_experiment(

@@ -14,10 +14,11 @@ keras = pytest.importorskip("keras")
 from callbacks import Epochs, Kill  # noqa: E402
 from conftest import SR  # noqa: E402
 
-from gtzan_utils import generate as gen  # noqa: E402
-from gtzan_utils import splits, vae
-from gtzan_utils.errors import GtzanError  # noqa: E402
-from gtzan_utils.features import FeatureParams  # noqa: E402
+from gtzan_utils.base.errors import GtzanError  # noqa: E402
+from gtzan_utils.features import splits
+from gtzan_utils.features.extract import FeatureParams  # noqa: E402
+from gtzan_utils.generate import audio as gen  # noqa: E402
+from gtzan_utils.generate import vae
 
 SHAPE = (32, 40)  # neither side a multiple of 16
 
@@ -167,10 +168,10 @@ def test_train_vae_writes_model_and_history(mel_store, tmp_path):
 
 
 def test_train_vae_learns_from_training_windows_in_epochs_of_a_minimum_size(mel_store, tmp_path):
-    from gtzan_utils import features, store
+    from gtzan_utils.features import extract, store
 
     s, tracks = mel_store
-    w = store.build_store(tracks, features.windows_of(s.params, 0.5), tmp_path / "stores", n_jobs=1, progress=False)
+    w = store.build_store(tracks, extract.windows_of(s.params, 0.5), tmp_path / "stores", n_jobs=1, progress=False)
     sp = splits.song_split(tracks, seed=0)
     pool = sp.rows(w.manifest, "train")
     assert len(pool) > len(sp.rows(s.manifest, "train"))  # more windows than slices
@@ -211,7 +212,7 @@ def test_cli_generate_writes_a_wav_of_the_asked_length(tmp_path):
 
     import soundfile as sf
 
-    from gtzan_utils.vae import build_vae
+    from gtzan_utils.generate.vae import build_vae
 
     model_path = tmp_path / "vae.keras"
     build_vae(input_shape=(128, 44), latent_dim=4).save(model_path)
@@ -457,18 +458,21 @@ def test_the_quick_vae_makes_samples_a_listener_assigns_to_their_genre(tmp_path)
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from gtzan_utils import data, params, pipeline, store, synth
+    from gtzan_utils.base import parse
+    from gtzan_utils.data import dataset, synth
+    from gtzan_utils.features import store
+    from gtzan_utils.run import runner
 
     genres = ("blues", "classical", "disco", "hiphop", "metal")
     root = synth.make_synthetic_gtzan(
         tmp_path / "synth", per_genre=4, seconds=10.0, seed=0, genres=genres, progress=False
     )
-    tracks = data.find_dataset(root)
+    tracks = dataset.find_dataset(root)
     s = store.build_store(
         tracks, FeatureParams(kind="mel", slice_seconds=2.0, n_slices=5), tmp_path / "stores", n_jobs=1, progress=False
     )
     sp = splits.song_split(tracks, seed=0)
-    q = pipeline.load_profile("quick")["05_vae_generation"]
+    q = runner.load_profile("quick")["05_vae_generation"]
     m = vae.train_vae(
         s,
         sp,
@@ -479,7 +483,7 @@ def test_the_quick_vae_makes_samples_a_listener_assigns_to_their_genre(tmp_path)
         warmup_epochs=q["WARMUP_EPOCHS"],
         free_bits=q["FREE_BITS"],
         filters=tuple(int(v) for v in q["FILTERS"].split(",")),
-        downsample=params.parse_size(q["DOWNSAMPLE"]),
+        downsample=parse.parse_size(q["DOWNSAMPLE"]),
         learning_rate=q["LEARNING_RATE"],
         verbose=0,
     )["model"]

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from gtzan_utils import data, widgets
+from gtzan_utils.data import dataset, explore
 
 pytest.importorskip("ipywidgets")
 
@@ -16,7 +16,7 @@ def tracks(tmp_path):
     from conftest import write_dataset
 
     root = write_dataset(tmp_path / "genres", genres=("blues", "jazz", "rock"), per_genre=2, seconds=1.5)
-    return data.find_dataset(root)
+    return dataset.find_dataset(root)
 
 
 def _kinds(outputs):
@@ -25,7 +25,7 @@ def _kinds(outputs):
 
 def test_explorer_opens_on_the_first_clip_of_the_first_genre(tracks, monkeypatch):
     monkeypatch.delenv("GTZAN_PAPERMILL", raising=False)
-    ex = widgets.ClipExplorer(tracks, seconds=1.0)
+    ex = explore.ClipExplorer(tracks, seconds=1.0)
     assert ex.genre.value == "blues" and ex.clip.value == "blues.00000"
     assert list(ex.clip.options) == ["blues.00000", "blues.00001"]
     assert _kinds(ex.out.outputs) == ["image/png", "text/html"]
@@ -35,7 +35,7 @@ def test_explorer_opens_on_the_first_clip_of_the_first_genre(tracks, monkeypatch
 
 def test_a_genre_change_selects_and_draws_its_first_clip(tracks, monkeypatch):
     monkeypatch.delenv("GTZAN_PAPERMILL", raising=False)
-    ex = widgets.ClipExplorer(tracks, seconds=1.0)
+    ex = explore.ClipExplorer(tracks, seconds=1.0)
     before = ex.out.outputs
     ex.genre.value = "jazz"
     assert list(ex.clip.options) == ["jazz.00000", "jazz.00001"] and ex.clip.value == "jazz.00000"
@@ -51,9 +51,9 @@ def test_a_genre_change_selects_and_draws_its_first_clip(tracks, monkeypatch):
 def test_each_draw_happens_once_per_change(tracks, monkeypatch):
     monkeypatch.delenv("GTZAN_PAPERMILL", raising=False)
     calls = []
-    real = widgets.clip_outputs
-    monkeypatch.setattr(widgets, "clip_outputs", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
-    ex = widgets.ClipExplorer(tracks, seconds=1.0)
+    real = explore.clip_outputs
+    monkeypatch.setattr(explore, "clip_outputs", lambda *a, **k: calls.append(a[1]) or real(*a, **k))
+    ex = explore.ClipExplorer(tracks, seconds=1.0)
     ex.genre.value = "rock"
     assert calls == ["blues.00000", "rock.00000"]
 
@@ -62,10 +62,10 @@ def test_explorer_is_displayed_once_live_and_static_under_papermill(tracks, monk
     shown = []
     monkeypatch.setattr("IPython.display.display", lambda *objs, **kw: shown.append((objs, kw)))
     monkeypatch.delenv("GTZAN_PAPERMILL", raising=False)
-    assert widgets.clip_explorer(tracks, seconds=1.0) is None  # a returned box would be displayed a second time
+    assert explore.clip_explorer(tracks, seconds=1.0) is None  # a returned box would be displayed a second time
     assert len(shown) == 1 and type(shown[0][0][0]).__name__ == "VBox"
     shown.clear()
     monkeypatch.setenv("GTZAN_PAPERMILL", "1")
-    assert widgets.clip_explorer(tracks, seconds=1.0) is None
+    assert explore.clip_explorer(tracks, seconds=1.0) is None
     assert [kw.get("raw") for _, kw in shown] == [True, True]
     assert "image/png" in shown[0][0][0] and "<audio" in shown[1][0][0]["text/html"]

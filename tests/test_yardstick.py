@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gtzan_utils import cli, pipeline, yardstick
+from gtzan_utils.run import cli, runner, yardstick
 
 
 def test_bench_real_skips_in_one_line_where_the_folder_is_absent(tmp_path, capsys):
@@ -46,16 +46,16 @@ def test_yardstick_table_is_sorted_and_labelled():
 
 def test_relative_data_paths_are_made_absolute_for_the_kernels(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    fixed = pipeline._absolute_paths({"DATA": "songs", "05_vae_generation": {"STORE_DIR": "s"}, "SEED": 1})
+    fixed = runner._absolute_paths({"DATA": "songs", "05_vae_generation": {"STORE_DIR": "s"}, "SEED": 1})
     assert fixed["DATA"] == str(tmp_path / "songs") and fixed["SEED"] == 1
     assert fixed["05_vae_generation"]["STORE_DIR"] == str(tmp_path / "s")
-    assert pipeline._absolute_paths({"DATA": "synth"})["DATA"] == "synth"  # keywords stay
-    assert Path(pipeline._absolute_paths({"DATA": "/abs"})["DATA"]) == Path("/abs")
+    assert runner._absolute_paths({"DATA": "synth"})["DATA"] == "synth"  # keywords stay
+    assert Path(runner._absolute_paths({"DATA": "/abs"})["DATA"]) == Path("/abs")
 
 
 def test_a_profile_resolves_to_what_each_notebook_receives():
-    p = pipeline.resolve_parameters("cpu", "03_vanilla_cnn", {"EPOCHS": 2})
+    p = runner.resolve_parameters("cpu", "03_vanilla_cnn", {"EPOCHS": 2})
     assert p["INPUT_SIZE"] == "64x108" and p["EPOCHS"] == 2 and p["MIN_EPOCHS"] >= 1  # profile, override, default
     assert "DATA" not in p  # not a parameter of 03
-    quick = pipeline.resolve_parameters("quick", "02_preprocessing")
+    quick = runner.resolve_parameters("quick", "02_preprocessing")
     assert quick["DATA"] == "synth" and quick["TRAIN_HOP_SECONDS"] == 2.5

@@ -1,0 +1,47 @@
+"""Notebook parameters read from their text form: the values a user types into a ``parameters`` cell or passes
+as ``gtzan run -p KEY=VALUE``, turned into what the package takes, with a :class:`GtzanError` that says what to
+type when one cannot be read.
+"""
+
+from __future__ import annotations
+
+import yaml
+
+from gtzan_utils.base.errors import GtzanError
+
+
+def parse_size(text: str):
+    """'64x128' → (64, 128); '' → None (keep the store's size).
+
+    Notebook: 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation
+    """
+    if not text:
+        return None
+    try:
+        h, w = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise GtzanError(f"INPUT_SIZE must look like 64x128 (height x width) or be empty, not {text!r}") from None
+    return (h, w)
+
+
+def parse_train_base(text: str):
+    """Notebook 04's ``TRAIN_BASE``: "auto" → None, "frozen" → False, "trained" → True.
+
+    Notebook: 04_transfer_learning
+    """
+    options = {"auto": None, "frozen": False, "trained": True}
+    key = str(text).strip().lower()
+    if key not in options:
+        raise GtzanError(f"TRAIN_BASE must be one of {', '.join(options)}, not {text!r}")
+    return options[key]
+
+
+def parse_overrides(items) -> dict:
+    """``["KEY=VALUE", ...]`` → ``{KEY: value}`` with each value read as YAML."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise GtzanError(f"parameter override {item!r} must look like KEY=VALUE, e.g. -p EPOCHS=3")
+        key, value = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(value)
+    return out

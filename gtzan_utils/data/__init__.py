@@ -1,0 +1,1 @@
+"""Chapter 01 (data exploration): find, download, validate and read audio; the embedded synthetic GTZAN."""

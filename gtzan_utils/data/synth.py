@@ -1,0 +1,795 @@
+"""The embedded synthetic GTZAN: ten procedural music styles, so every notebook runs without a download.
+
+Each clip is a small band rendered with numpy: drums (synthesised kick/snare/hats/ride on 16-step
+patterns), a bass line, a chord instrument (three voices) playing a comping rhythm, an optional lead
+melody, then a master chain (tanh distortion of the chord bus, slow dynamics, echo "reverb", low-pass,
+hiss/crackle, peak normalisation to 0.8-0.95). Instruments are wavetables built from harmonic spectra
+(plucks cross-fade from a bright to a dull table: a vectorised stand-in for Karplus-Strong), read with
+wrapping uint32 phases, block by block; no per-sample Python loops. A 30-s clip takes ~50-70 ms on one core.
+
+The styles (``_STYLES``):
+
+* blues     - 66-110 bpm shuffle (swung 8ths), 12-bar I7-IV7-V7, boogie or walking bass, organ/guitar.
+* classical - no drums, strings or piano on sustained triads or arpeggios, cello bass, reverb, wide dynamics.
+* country   - train beat, twangy plucked arpeggios, root-fifth bass, bright major I-IV-V.
+* disco     - four-on-the-floor with offbeat open hats, octave 8th-note bass, strings/synth stabs, 7th chords.
+* hiphop    - boom-bap or half-time beat, long 808 sub bass, dark minor 7th/9th pads, vinyl noise.
+* jazz      - swung ride pattern, walking upright bass, ii-V-I with 7ths/9ths, sparse comping, sax/piano.
+* metal     - double-kick/gallop, low power chords in 16ths through heavy tanh distortion, flat dynamics.
+* pop       - kick/snare backbeat, bright I-V-vi-IV, synth/piano, prominent lead melody.
+* reggae    - one-drop (kick+snare on 3), offbeat skank stabs, loud melodic bass, organ.
+* rock      - 8th-note hats and bass, overdriven power chords or strummed triads.
+
+Every clip draws tempo, key, progression, pattern variants, instrument timbres, levels and noise from
+``np.random.default_rng`` seeded by (seed, genre index, index). With probability ``_BORROW`` each of the
+five aspects of a style (groove, harmony, band, lead, sound) is taken from a neighbouring genre
+(rock~metal, pop~disco, blues~jazz, country~rock, hiphop~reggae, ...), so genres overlap the way real ones
+do: learnable, not trivially separable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import os
+import pathlib
+import re
+
+import numpy as np
+import soundfile as sf
+from scipy.signal import butter, lfilter, sosfilt
+
+from gtzan_utils.base.constants import GENRES, SR, SYNTH_MARKER
+from gtzan_utils.base.errors import GtzanError
+
+GENERATOR_VERSION = 1
+_BORROW = 0.15
+_TAB = 2048  # wavetable length: 2**11, read with the top 11 bits of a uint32 phase
+_BLOCK = 16384  # samples per rendering block (keeps temporaries in cache)
+
+_CHORDS = {
+    "maj": (0, 4, 7),
+    "min": (0, 3, 7),
+    "7": (0, 4, 7, 10),
+    "m7": (0, 3, 7, 10),
+    "maj7": (0, 4, 7, 11),
+    "9": (0, 4, 10, 14),
+    "m9": (0, 3, 10, 14),
+    "maj9": (0, 4, 11, 14),
+    "5": (0, 7, 12),
+    "add9": (0, 4, 7, 14),
+}
+_SCALES = {
+    "major": (0, 2, 4, 5, 7, 9, 11),
+    "minor": (0, 2, 3, 5, 7, 8, 10),
+    "blues": (0, 3, 5, 6, 7, 10),
+    "penta": (0, 2, 4, 7, 9),
+    "minpenta": (0, 3, 5, 7, 10),
+    "dorian": (0, 2, 3, 5, 7, 9, 10),
+    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
+    "phrygian": (0, 1, 3, 5, 7, 8, 10),
+}
+# name: harmonic slope, n harmonics, even-harmonic weight, attack s, decay s (0 = sustain), bright->dull s, vibrato
+_INSTR = {
+    "piano": (1.6, 16, 1.0, 0.002, 1.2, 0.25, 0),
+    "strings": (1.0, 24, 1.0, 0.25, 0, 0, 0.004),
+    "organ": (1.0, 8, 1.0, 0.01, 0, 0, 0),
+    "epiano": (2.8, 8, 1.0, 0.003, 1.0, 0.15, 0),
+    "pluck": (1.3, 20, 1.0, 0.001, 0.6, 0.08, 0),
+    "twang": (0.7, 30, 1.0, 0.001, 0.5, 0.05, 0),
+    "dist": (1.0, 20, 1.0, 0.005, 0, 0, 0),
+    "synth": (1.0, 20, 0.3, 0.01, 0.4, 0.2, 0),
+    "sax": (1.1, 16, 0.6, 0.04, 0, 0, 0.006),
+    "flute": (3.0, 6, 1.0, 0.05, 0, 0, 0.005),
+    "upright": (2.2, 10, 1.0, 0.005, 0.5, 0.1, 0),
+    "electric": (1.8, 12, 1.0, 0.003, 1.0, 0.2, 0),
+    "sub": (6.0, 3, 1.0, 0.005, 0.9, 0, 0),
+    "synthbass": (1.0, 16, 1.0, 0.003, 0.3, 0.06, 0),
+    "cello": (1.1, 20, 1.0, 0.12, 0, 0, 0.004),
+}
+# drum pattern: 16-step strings per drum (X loud, x normal, o ghost), one variant drawn per clip;
+# kit = kick decay s, kick Hz, snare decay s, hat decay s
+_DRUMS = {
+    "shuffle": dict(
+        kick=["x.......x.......", "x.....o.x......."],
+        snare=["....x.......x..."],
+        hat=["x.x.x.x.x.x.x.x."],
+        kit=(0.25, 55, 0.15, 0.05),
+    ),
+    "jazz": dict(
+        kick=["o...............", "o.......o......."],
+        snare=["......o.......o.", "..o.......o....."],
+        hat=["....x.......x..."],
+        ride=["x...x.x.x...x.x."],
+        kit=(0.3, 60, 0.25, 0.04),
+    ),
+    "train": dict(
+        kick=["x.......x.......", "x...x...x...x..."],
+        snare=["o.o.x.o.o.o.x.o.", "....x.......x..."],
+        hat=["x.x.x.x.x.x.x.x."],
+        kit=(0.2, 60, 0.12, 0.04),
+    ),
+    "four": dict(
+        kick=["x...x...x...x..."],
+        snare=["....x.......x..."],
+        hat=["o.o.o.o.o.o.o.o.", "oooooooooooooooo"],
+        open=["..x...x...x...x."],
+        kit=(0.3, 50, 0.12, 0.03),
+    ),
+    "boombap": dict(
+        kick=["x......x..x.....", "x.........x....."],
+        snare=["....X.......X..."],
+        hat=["x.x.x.x.x.x.x.x.", "x.xox.xox.xox.xo"],
+        kit=(0.6, 45, 0.18, 0.03),
+    ),
+    "halftime": dict(
+        kick=["x......x.x......", "x.........x....."],
+        snare=["........X......."],
+        hat=["x.x.x.x.x.x.x.x.", "xxxxxxxxxxxxxxxx"],
+        kit=(0.9, 40, 0.2, 0.03),
+    ),
+    "metal": dict(
+        kick=["xxxxxxxxxxxxxxxx", "x.xxx.xxx.xxx.xx", "x.x.x.x.x.x.x.x."],
+        snare=["....X.......X...", "..X...X...X...X."],
+        hat=["x.x.x.x.x.x.x.x.", "x...x...x...x..."],
+        kit=(0.12, 65, 0.12, 0.4),
+    ),
+    "pop": dict(
+        kick=["x.......x.x.....", "x...x...x...x..."],
+        snare=["....x.......x..."],
+        hat=["x.x.x.x.x.x.x.x.", "xxxxxxxxxxxxxxxx"],
+        kit=(0.3, 50, 0.14, 0.04),
+    ),
+    "onedrop": dict(
+        kick=["........x......."],
+        snare=["........x......."],
+        hat=["x.x.x.x.x.x.x.x.", "..x...x...x...x."],
+        kit=(0.35, 55, 0.08, 0.04),
+    ),
+    "rock": dict(
+        kick=["x.......x.x.....", "x.x.....x.x....."],
+        snare=["....X.......X..."],
+        hat=["x.x.x.x.x.x.x.x.", "X.x.X.x.X.x.X.x."],
+        kit=(0.25, 55, 0.15, 0.08),
+    ),
+    "none": dict(kit=(0.3, 50, 0.1, 0.05)),
+}
+# comping: onset patterns, note length in 16th steps (0 = until the next hit), strum spread s
+_COMP = {
+    "pad": (["x.......x.......", "x..............."], 0, 0),
+    "arp": (["x.x.x.x.x.x.x.x.", "xxxxxxxxxxxxxxxx"], 0, 0),
+    "strum": (["x.....x.x...x.x.", "x..x..x...x.x...", "x.x.x.x.x.x.x.x."], 0, 0.012),
+    "chug8": (["x.x.x.x.x.x.x.x."], 1.5, 0.004),
+    "stab": (["..x...x...x...x.", "x..x..x...x.x..."], 1, 0.002),
+    "skank": (["....x.......x...", "....x.x.....x.x."], 1, 0.003),
+    "comp": (["x.....x.........", "...x......x.....", "x..x....x...x..."], 2.5, 0.002),
+    "power8": (["x.x.x.x.x.x.x.x."], 1.8, 0),
+    "power16": (["xxxxxxxxxxxxxxxx"], 0.8, 0),
+    "gallop": (["x.xxx.xxx.xxx.xx"], 0.8, 0),
+}
+# bass: onsets, length in steps (0 = until next), semitone offsets from the chord root (cycled)
+_BASS = {
+    "root8": (range(0, 16, 2), 1.7, (0,)),
+    "root4": (range(0, 16, 4), 3, (0,)),
+    "octave8": (range(0, 16, 2), 1.2, (0, 12)),
+    "rootfifth": ((0, 8), 6, (0, -5)),
+    "boogie": (range(0, 16, 2), 1.8, (0, 4, 7, 9, 10, 9, 7, 4)),
+    "halfnote": ((0, 8), 0, (0, 7)),
+    "sub": ((0, 7, 10), 0, (0,)),
+    "walking": (range(0, 16, 4), 3.5, None),
+    "reggae": (None, 1.5, None),
+}
+
+_B12 = "0:7 0:7 0:7 0:7 5:7 5:7 0:7 0:7 7:7 5:7 0:7 7:7"
+# Per genre, by aspect: groove | harmony | band | lead | sound. Strings are choices (space-separated; the
+# progressions "|"-separated, one "root:quality" per bar, "a,b" = two chords in a bar), pairs are ranges.
+_STYLES = {
+    "blues": dict(
+        tempo=(66, 110),
+        swing=(0.6, 0.7),
+        drums="shuffle",
+        scales="blues minpenta mixolydian",
+        octave=(50, 58),
+        progs=f"{_B12} | 0:7 5:7 {_B12[8:]}",
+        chords="organ pluck epiano",
+        comp="chug8 pad strum",
+        drive=(0, 1.5),
+        bass="boogie walking",
+        bass_inst="electric upright",
+        lead=0.8,
+        lead_inst="pluck sax organ",
+        noise=(-40, -24),
+        lowpass=(2500, 7000),
+        reverb=(0.1, 0.35),
+        dyn=4,
+        mix=(0.8, 1, 0.9, 0.9),
+    ),
+    "classical": dict(
+        tempo=(56, 110),
+        swing=(0.5, 0.5),
+        drums="none",
+        scales="major minor",
+        octave=(48, 60),
+        progs="0:maj 5:maj 7:maj 0:maj | 0:maj 9:min 5:maj 7:maj | 0:min 5:min 7:maj 0:min | "
+        "0:maj 7:maj 9:min 4:min 5:maj 0:maj 5:maj 7:maj",
+        chords="strings piano",
+        comp="pad arp",
+        drive=(0, 0),
+        bass="halfnote",
+        bass_inst="cello piano",
+        lead=0.7,
+        lead_inst="strings piano flute",
+        noise=(-60, -35),
+        lowpass=(3000, 9000),
+        reverb=(0.3, 0.6),
+        dyn=12,
+        mix=(0, 0.9, 1, 0.9),
+    ),
+    "country": dict(
+        tempo=(96, 150),
+        swing=(0.5, 0.56),
+        drums="train rock",
+        scales="penta major",
+        octave=(52, 62),
+        progs="0:maj 5:maj 0:maj 7:maj | 0:maj 0:maj 5:maj 5:maj 7:maj 7:maj 0:maj 0:maj | 0:maj 7:maj 5:maj 0:maj",
+        chords="twang pluck",
+        comp="arp strum",
+        drive=(0, 0.5),
+        bass="rootfifth",
+        bass_inst="electric upright",
+        lead=0.7,
+        lead_inst="twang strings",
+        noise=(-50, -30),
+        lowpass=(4000, 9000),
+        reverb=(0.1, 0.3),
+        dyn=3,
+        mix=(0.8, 0.9, 1, 0.8),
+    ),
+    "disco": dict(
+        tempo=(110, 132),
+        swing=(0.5, 0.52),
+        drums="four",
+        scales="dorian minor major",
+        octave=(55, 64),
+        progs="0:m7 5:m7 | 0:maj7 9:m7 2:m7 7:7 | 2:m7 7:7 0:maj7 0:maj7 | 0:m7 3:maj7 5:m7 7:m7",
+        chords="strings synth pluck",
+        comp="stab strum pad",
+        drive=(0, 0.3),
+        bass="octave8",
+        bass_inst="synthbass electric",
+        lead=0.6,
+        lead_inst="strings synth",
+        noise=(-55, -35),
+        lowpass=(5000, 10000),
+        reverb=(0.1, 0.3),
+        dyn=2,
+        mix=(1.1, 1, 0.8, 0.8),
+    ),
+    "hiphop": dict(
+        tempo=(78, 100),
+        swing=(0.5, 0.62),
+        drums="boombap halftime",
+        scales="minpenta minor dorian",
+        octave=(50, 62),
+        progs="0:m7 0:m7 8:maj7 8:maj7 | 0:m9 5:m9 | 0:m7 3:maj7 8:maj7 7:7 | 0:min 0:min",
+        chords="epiano strings piano",
+        comp="pad comp",
+        drive=(0, 0.8),
+        bass="sub",
+        bass_inst="sub",
+        lead=0.4,
+        lead_inst="epiano synth",
+        noise=(-40, -22),
+        lowpass=(2500, 7000),
+        reverb=(0.05, 0.2),
+        dyn=2,
+        mix=(1.2, 1.1, 0.6, 0.5),
+    ),
+    "jazz": dict(
+        tempo=(90, 190),
+        swing=(0.58, 0.68),
+        drums="jazz",
+        scales="dorian major mixolydian blues",
+        octave=(50, 60),
+        progs="2:m7 7:7 0:maj7 0:maj7 | 0:maj7 9:7 2:m7 7:7 | 2:m9,7:9 0:maj9 2:m9,7:9 0:maj9 | "
+        "0:m7 5:7 10:maj7 3:maj7",
+        chords="piano epiano",
+        comp="comp",
+        drive=(0, 0),
+        bass="walking",
+        bass_inst="upright",
+        lead=0.8,
+        lead_inst="sax piano",
+        noise=(-50, -28),
+        lowpass=(3000, 8000),
+        reverb=(0.15, 0.4),
+        dyn=6,
+        mix=(0.6, 1, 0.8, 1),
+    ),
+    "metal": dict(
+        tempo=(100, 200),
+        swing=(0.5, 0.5),
+        drums="metal",
+        scales="phrygian minor minpenta",
+        octave=(40, 47),
+        progs="0:5 1:5 0:5 3:5 | 0:5 0:5 5:5 6:5 | 0:5 10:5 8:5 7:5 | 0:5 3:5 5:5 3:5",
+        chords="dist",
+        comp="power16 gallop power8",
+        drive=(5, 12),
+        bass="root8",
+        bass_inst="electric synthbass",
+        lead=0.4,
+        lead_inst="dist synth",
+        noise=(-50, -35),
+        lowpass=(4000, 8000),
+        reverb=(0.05, 0.2),
+        dyn=1,
+        mix=(1, 0.7, 1.3, 0.6),
+    ),
+    "pop": dict(
+        tempo=(90, 130),
+        swing=(0.5, 0.54),
+        drums="pop four",
+        scales="major penta",
+        octave=(55, 65),
+        progs="0:maj 7:maj 9:min 5:maj | 9:min 5:maj 0:maj 7:maj | 0:maj 9:min 5:maj 7:maj | 0:add9 5:add9 9:min 7:maj",
+        chords="synth piano pluck",
+        comp="strum stab pad",
+        drive=(0, 0.5),
+        bass="root8 root4",
+        bass_inst="synthbass electric",
+        lead=0.9,
+        lead_inst="synth piano",
+        noise=(-60, -40),
+        lowpass=(6000, 10000),
+        reverb=(0.1, 0.3),
+        dyn=2,
+        mix=(1, 0.9, 0.9, 1.1),
+    ),
+    "reggae": dict(
+        tempo=(64, 88),
+        swing=(0.5, 0.6),
+        drums="onedrop",
+        scales="major minor minpenta",
+        octave=(55, 64),
+        progs="0:maj 5:maj | 0:min 10:maj | 0:maj 7:maj 5:maj 7:maj | 0:min 5:min",
+        chords="organ pluck",
+        comp="skank",
+        drive=(0, 0.3),
+        bass="reggae",
+        bass_inst="electric sub",
+        lead=0.5,
+        lead_inst="organ synth",
+        noise=(-50, -30),
+        lowpass=(3000, 7000),
+        reverb=(0.1, 0.35),
+        dyn=2,
+        mix=(0.9, 1.3, 0.8, 0.6),
+    ),
+    "rock": dict(
+        tempo=(100, 160),
+        swing=(0.5, 0.52),
+        drums="rock",
+        scales="minpenta major mixolydian",
+        octave=(45, 55),
+        progs="0:5 10:5 5:5 0:5 | 0:maj 5:maj 7:maj 5:maj | 0:5 7:5 9:5 5:5 | 9:min 5:maj 0:maj 7:maj",
+        chords="dist pluck",
+        comp="power8 strum",
+        drive=(1.5, 4),
+        bass="root8",
+        bass_inst="electric",
+        lead=0.5,
+        lead_inst="dist pluck",
+        noise=(-50, -30),
+        lowpass=(3500, 8000),
+        reverb=(0.1, 0.3),
+        dyn=2,
+        mix=(1, 0.9, 1.1, 0.8),
+    ),
+}
+for _st in _STYLES.values():  # choices: "a b c" -> ["a", "b", "c"]; progressions split at "|"
+    _st.update(
+        {k: [c.strip() for c in v.split("|" if k == "progs" else None)] for k, v in _st.items() if isinstance(v, str)}
+    )
+_NEIGHBOURS = {
+    "blues": ("jazz", "country", "rock"),
+    "classical": ("jazz", "pop"),
+    "country": ("rock", "blues", "pop"),
+    "disco": ("pop", "hiphop"),
+    "hiphop": ("reggae", "disco"),
+    "jazz": ("blues", "classical"),
+    "metal": ("rock",),
+    "pop": ("disco", "rock", "country"),
+    "reggae": ("hiphop", "pop"),
+    "rock": ("metal", "country", "pop"),
+}
+_ASPECTS = {
+    "groove": ("tempo", "swing", "drums"),
+    "harmony": ("progs", "scales", "octave"),
+    "band": ("chords", "comp", "drive", "bass", "bass_inst"),
+    "lead": ("lead", "lead_inst"),
+    "sound": ("noise", "lowpass", "reverb", "dyn", "mix"),
+}
+
+
+def _hz(midi):
+    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69) / 12)
+
+
+def _table(slope, n_harm, even):
+    """One period of a harmonic spectrum (amplitude k**-slope, even harmonics scaled), peak 1."""
+    k = np.arange(1, n_harm + 1)
+    spec = np.zeros(_TAB // 2 + 1, complex)
+    spec[k] = -1j * k**-slope * np.where(k % 2 == 0, even, 1.0)
+    tab = np.fft.irfft(spec, _TAB)
+    return (tab / np.abs(tab).max()).astype(np.float32)
+
+
+def _voices(n, sr, on, dur, midi, vel, inst, rng, strum=0.0):
+    """Render notes that share onsets (``midi``: one row per voice, one column per onset) with a wavetable
+    instrument; voice v is delayed by v*strum seconds. Works in cache-sized blocks: per-note values are
+    spread over the samples with np.repeat and the phase is a wrapping uint32 (top 11 bits = table index)."""
+    slope, nh, even, att, dec, btau, vib = inst
+    midi = np.atleast_2d(midi)
+    s = np.minimum((np.asarray(on) * sr).astype(np.int64), n)
+    keep = np.flatnonzero(np.diff(s, append=n) > 0)
+    delay = [int(v * strum * sr) for v in range(len(midi))]
+    out = np.zeros(n + delay[-1], np.float32)
+    if len(keep) == 0:
+        return out[:n]
+    s, midi = s[keep], midi[:, keep]
+    gaps = np.diff(s, append=n)
+    rel = 0.015 * sr  # 15 ms release, silence after the note
+    length = np.minimum(np.asarray(dur)[keep] * sr, gaps)
+    k = np.arange(int(length.max()) + 2) / sr
+    length = (length / rel).astype(np.float32)
+    vel = np.asarray(vel, np.float32)[keep]
+    inc = (_hz(midi) / sr * 2**32).astype(np.uint32)
+    env = ((1 - np.exp(-k / att)) * (np.exp(-k / dec) if dec else 1)).astype(np.float32)
+    fade = np.exp(-k / btau).astype(np.float32) if btau else None  # plucks: bright table fades to dull
+    slope += rng.uniform(-0.25, 0.25)
+    bright, dull = _table(slope, nh, even), _table(slope + 2.5, nh, even)
+    depth = [np.float32(vib * np.median(_hz(m)) / 5.5 * _TAB) for m in midi]
+    for b0 in range(int(s[0]), n, _BLOCK):
+        b1 = min(b0 + _BLOCK, n)
+        i0, i1 = np.searchsorted(s, b0, "right") - 1, np.searchsorted(s, b1)
+        reps = np.diff(np.maximum(s[i0:i1], b0), append=b1)
+        t = np.arange(b0, b1, dtype=np.uint32) - np.repeat(s[i0:i1].astype(np.uint32), reps)
+        amp = np.repeat(length[i0:i1], reps) - t.astype(np.float32) / np.float32(rel)
+        np.clip(amp, 0, 1, out=amp)
+        amp *= np.take(env, t, mode="clip") * vel[i0:i1].repeat(reps)
+        fd = np.take(fade, t, mode="clip") if btau else None
+        wob = np.sin(t.astype(np.float32) * np.float32(2 * np.pi * 5.5 / sr)) if vib else None
+        for v in range(len(midi)):
+            ph = np.repeat(inc[v, i0:i1], reps) * t >> 21  # wraps modulo 2**32 = one table cycle
+            if vib:  # phase-modulation vibrato, 5.5 Hz
+                ph = (ph + (wob * depth[v]).astype(np.int32).view(np.uint32)) & (_TAB - 1)
+            y = np.take(bright, ph)
+            if btau:
+                y0 = np.take(dull, ph)
+                y = y0 + (y - y0) * fd
+            out[b0 + delay[v] : b1 + delay[v]] += y * amp
+    return out[:n]
+
+
+_NOISE = {}
+
+
+def _noise(rng, size, colour=0.0):
+    """``size`` samples of unit-RMS noise (colour 0 = white .. 0.95 = brownish) cut at a random offset from a
+    cached buffer: drawing fresh Gaussian noise for every 30-s clip would cost more than the music."""
+    if colour not in _NOISE:
+        white = np.random.default_rng(1234).standard_normal(2**18)
+        col = lfilter([1.0], [1, -colour], white)
+        _NOISE[colour] = (col / col.std()).astype(np.float32)
+    buf = _NOISE[colour]
+    start = int(rng.integers(len(buf)))
+    return np.resize(np.roll(buf, -start), size) if size > len(buf) - start else buf[start : start + size].copy()
+
+
+def _kit(kit, rng, sr):
+    """Drum samples for one clip: kick, snare, hat, open hat, ride."""
+    kdec, khz, sdec, hdec = (v * rng.uniform(0.8, 1.25) for v in kit)
+    t = np.arange(int(sr * min(1.2, 4 * kdec))) / sr
+    kick = np.sin(2 * np.pi * np.cumsum(khz + 120 * np.exp(-t / 0.03)) / sr) * np.exp(-t / kdec)
+    t = np.arange(int(sr * 4 * sdec)) / sr
+    snare = rng.uniform(0.4, 0.9) * _noise(rng, len(t)) * np.exp(-t / sdec) + np.sin(
+        2 * np.pi * rng.uniform(160, 240) * t
+    ) * np.exp(-t / 0.04)
+    t = np.arange(int(sr * max(5 * hdec, 1.0))) / sr
+    noise = np.diff(_noise(rng, len(t) + 1)) / 2  # differentiated noise: bright
+    hat, opn = noise * np.exp(-t / hdec), noise * np.exp(-t / 0.25)
+    ride = (
+        0.5 * noise * np.exp(-t / 0.3)
+        + sum(np.sin(2 * np.pi * rng.uniform(380, 470) * r * t) for r in (1, 1.48, 2.17, 2.91, 3.7))
+        * np.exp(-t / 0.6)
+        / 4
+    )
+    return dict(kick=kick, snare=snare, hat=hat[: int(5 * hdec * sr)], open=opn[: int(1.2 * sr)], ride=ride)
+
+
+def _grid(pattern, bars):
+    """16-step pattern string repeated over the bars -> (step indices, velocities)."""
+    steps = [i for i, c in enumerate(pattern * bars) if c != "."]
+    return np.array(steps, np.int64), np.array([{"X": 1.0, "x": 0.7, "o": 0.3}[(pattern * bars)[i]] for i in steps])
+
+
+class _Song:
+    """One clip being rendered: its style (after borrowing), tempo grid, key and chord per 16th step."""
+
+    def __init__(self, genre, n, sr, rng):
+        self.n, self.sr, self.rng = n, sr, rng
+        self.st = st = dict(_STYLES[genre])
+        for keys in _ASPECTS.values():  # deliberate overlap: take whole aspects from a neighbouring genre
+            if rng.random() < _BORROW:
+                st.update({k: _STYLES[self.pick(_NEIGHBOURS[genre])][k] for k in keys})
+        self.beat = 60.0 / rng.uniform(*st["tempo"])
+        swing = rng.uniform(*st["swing"])
+        self.frac = np.array([0, swing / 2, swing, swing + (1 - swing) / 2])  # 16th positions in a beat
+        self.bars = int(n / sr / (4 * self.beat)) + 2
+        self.key = int(rng.integers(12))
+        self.chords, self.at = [], np.zeros(self.bars * 16, np.int64)
+        prog = [bar.split(",") for bar in self.pick(st["progs"]).split()]
+        for b in range(self.bars):
+            for j, tok in enumerate(prog[b % len(prog)]):
+                root, quality = tok.split(":")
+                self.chords.append((self.key + int(root), _CHORDS[quality]))
+                self.at[b * 16 + j * 16 // len(prog[b % len(prog)]) :] = len(self.chords) - 1
+
+    def pick(self, choices):
+        return choices[self.rng.integers(len(choices))]
+
+    def when(self, steps):
+        """16th-note step index -> seconds, with swing."""
+        steps = np.asarray(steps)
+        return (steps // 4 + self.frac[steps % 4]) * self.beat
+
+    def chord(self, step):
+        return self.chords[self.at[min(step, len(self.at) - 1)]]
+
+    def bass_root(self, step):
+        return 36 + (self.chord(step)[0] - 36) % 12
+
+    def play(self, steps, length, midi, vel, inst, strum=0.0):
+        """Render notes at 16th ``steps``, ``length`` in steps (0 = until the next note)."""
+        on = self.when(steps)
+        dur = np.full(len(on), length * self.beat / 4 if length else 1e3)
+        return _voices(self.n, self.sr, on, dur, midi, vel, _INSTR[self.pick(inst)], self.rng, strum)
+
+    def comping(self):
+        comp = self.pick(self.st["comp"])
+        patterns, length, strum = _COMP[comp]
+        steps, _ = _grid(self.pick(patterns), self.bars)
+        vel = self.rng.uniform(0.6, 1, len(steps))
+        lo = int(self.rng.integers(*self.st["octave"]))
+        roots = [lo + (self.chord(s)[0] - lo) % 12 for s in steps]
+        if comp == "arp":  # one line walking up and down the chord tones
+            cycle = np.array([0, 1, 2, 3, 2, 1])[np.arange(len(steps)) % 6]
+            midi = [r + 12 + (self.chord(s)[1] + (12,))[c] for r, s, c in zip(roots, steps, cycle)]
+        else:  # three voices; four-note chords drop their fifth (shell voicing)
+            ivs = [iv if len(iv) == 3 else (iv[0], iv[1], iv[3]) for iv in (self.chord(s)[1] for s in steps)]
+            midi = np.array([[r + iv[v] for r, iv in zip(roots, ivs)] for v in range(3)])
+        band = self.play(steps, length, midi, vel, self.st["chords"], strum)
+        drive = self.rng.uniform(*self.st["drive"])
+        band /= np.sqrt(np.mean(band**2)) + 1e-9
+        return np.tanh(drive * band) if drive > 0.3 else band  # overdrive / metal distortion
+
+    def bassline(self):
+        style = self.pick(self.st["bass"])
+        steps, length, offsets = _BASS[style]
+        if style == "reggae":  # a syncopated riff of chord tones, drawn per clip
+            steps = np.sort(self.rng.choice(16, size=int(self.rng.integers(4, 7)), replace=False))
+            offsets = self.rng.choice([0, 7, 12, 10, 3, 4, 5], size=len(steps))
+        steps = np.add.outer(np.arange(self.bars) * 16, np.asarray(steps)).ravel()
+        offsets = np.resize(np.asarray(offsets if offsets is not None else 0), len(steps))
+        if style == "walking":  # root, chord tone, scale tone, chromatic approach to the next root
+            offsets = np.stack(
+                [
+                    np.zeros(self.bars),
+                    self.rng.choice([3, 4, 7, 10, 12], self.bars),
+                    self.rng.choice([2, 5, 7, 9], self.bars),
+                    self.rng.choice([-1, 1], self.bars),
+                ],
+                1,
+            )
+            offsets[:, 3] += [self.bass_root(s + 16) - self.bass_root(s + 12) for s in steps[::4]]
+            offsets = offsets.ravel()
+        midi = np.array([self.bass_root(s) for s in steps]) + offsets
+        return self.play(steps, length, midi, self.rng.uniform(0.7, 1, len(steps)), self.st["bass_inst"])
+
+    def melody(self):
+        """A 2-bar motif over the scale, repeated with small variations and rests."""
+        rng = self.rng
+        if rng.random() >= self.st["lead"]:
+            return np.zeros(self.n, np.float32)
+        scale = np.array(_SCALES[self.pick(self.st["scales"])])
+        hits = np.flatnonzero(rng.random(32) < np.where(np.arange(32) % 2 == 0, rng.uniform(0.3, 0.8), 0.1))
+        degree = np.clip(np.cumsum(rng.integers(-2, 3, len(hits))) + 4, 0, 2 * len(scale) - 1)
+        steps, midi = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for bar in range(0, self.bars, 2):
+            if rng.random() < 0.75:
+                d = np.where(rng.random(len(hits)) < 0.2, degree + rng.integers(-2, 3, len(hits)), degree).clip(0)
+                steps.append(bar * 16 + hits)
+                midi.append(64 + self.key + scale[d % len(scale)] + 12 * (d // len(scale)))
+        steps = np.concatenate(steps)
+        return self.play(steps, 6, np.concatenate(midi), rng.uniform(0.6, 1, len(steps)), self.st["lead_inst"])
+
+    def drums(self):
+        pattern = _DRUMS[self.pick(self.st["drums"])]
+        kit, out = _kit(pattern["kit"], self.rng, self.sr), np.zeros(self.n, np.float32)
+        for drum in ("kick", "snare", "hat", "open", "ride"):
+            if drum in pattern:
+                steps, vel = _grid(self.pick(pattern[drum]), self.bars)
+                vel *= self.rng.uniform(0.8, 1, len(steps))
+                jitter = self.rng.normal(0, 0.003, len(steps))
+                starts = ((self.when(steps) + jitter).clip(0) * self.sr).astype(np.int64)
+                for a, b, v in zip(starts, np.append(starts[1:], self.n), vel):  # a new hit chokes the last
+                    seg = kit[drum][: max(0, min(b, self.n) - a)]
+                    out[a : a + len(seg)] += v * seg
+        return out
+
+    def master(self, buses):
+        """Levels, slow dynamics, echoes, low-pass, hiss and crackle, peak normalisation."""
+        rng, n, sr, st = self.rng, self.n, self.sr, self.st
+        mix = np.zeros(n, np.float32)
+        for bus, level in zip(buses, st["mix"]):
+            rms = np.sqrt(np.mean(bus**2))
+            if rms > 1e-6:
+                mix += bus * np.float32(level * 10 ** (rng.uniform(-4, 4) / 20) / rms)
+        gain = 10 ** (-rng.uniform(0, st["dyn"], int(n / sr / 4) + 2) / 20)  # a new level every ~4 s
+        mix *= np.interp(np.arange(0, n, 256), np.linspace(0, n, len(gain)), gain).astype(np.float32).repeat(256)[:n]
+        wet, amount = mix.copy(), rng.uniform(*st["reverb"])
+        for j, d in enumerate(rng.uniform(0.02, 0.12, 5) * sr):
+            d = int(d) * (j + 1)
+            if 0 < d < n:
+                wet[d:] += mix[:-d] * np.float32(amount * 0.7**j)
+        cutoff = min(rng.uniform(*st["lowpass"]), 0.45 * sr)
+        mix = sosfilt(butter(2, cutoff, fs=sr, output="sos"), wet).astype(np.float32)
+        mix /= np.sqrt(np.mean(mix**2)) + 1e-9
+        mix += _noise(rng, n, self.pick((0.0, 0.6, 0.95))) * np.float32(10 ** (rng.uniform(*st["noise"]) / 20))
+        clicks = rng.integers(0, n, int(n / sr * rng.uniform(0, 8)))
+        mix[clicks] += rng.normal(0, 20 * 10 ** (rng.uniform(*st["noise"]) / 20), len(clicks)).astype(np.float32)
+        return np.clip(mix * np.float32(rng.uniform(0.8, 0.95) / (np.abs(mix).max() + 1e-9)), -1, 1)
+
+
+def _check_int(name, value, minimum, hint=""):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise GtzanError(f"{name} must be an integer >= {minimum}{hint}, got {value!r}")
+
+
+def _check_seconds(seconds, sr):
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, numbers.Real)
+        or not math.isfinite(seconds)
+        or seconds <= 0
+        or round(seconds * sr) < 1
+    ):
+        raise GtzanError(f"seconds must be a positive number of seconds per clip (e.g. 30), got {seconds!r}")
+
+
+def synth_clip(genre: str, index: int, seconds: float = 30.0, seed: int = 0, sr: int = SR) -> np.ndarray:
+    """float32 mono in [-1, 1], length exactly round(seconds*sr); deterministic in (genre, index, seconds, seed)."""
+    if genre not in GENRES:
+        raise GtzanError(f"unknown genre {genre!r}: pass one of {', '.join(GENRES)}")
+    _check_int("index", index, 0)
+    _check_int("seed", seed, 0)
+    _check_int("sr", sr, 8000)
+    _check_seconds(seconds, sr)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), GENRES.index(genre), int(index), 0x5EED]))
+    song = _Song(genre, int(round(seconds * sr)), sr, rng)
+    return song.master([song.drums(), song.bassline(), song.comping(), song.melody()]).astype(np.float32)
+
+
+_NAME = re.compile(r"^([a-z]+)\.(\d{5})\.wav$")
+
+
+def _atomic(path: pathlib.Path, write) -> None:
+    """``write(temporary path)``, then rename it to ``path``: readers never see a half-written file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_clip(out: pathlib.Path, genre: str, index: int, seconds: float, seed: int) -> None:
+    y = synth_clip(genre, index, seconds, seed)
+    _atomic(out / genre / f"{genre}.{index:05d}.wav", lambda tmp: sf.write(tmp, y, SR, "PCM_16", format="WAV"))
+
+
+def _is_done(path: pathlib.Path, frames: int) -> bool:
+    try:
+        info = sf.info(str(path))
+    except Exception:  # missing or unreadable: (re)write it
+        return False
+    return (info.frames, info.samplerate, info.channels, info.subtype) == (frames, SR, 1, "PCM_16")
+
+
+def make_synthetic_gtzan(
+    root,
+    per_genre: int = 10,
+    seconds: float = 30.0,
+    seed: int = 0,
+    genres=GENRES,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> pathlib.Path:
+    """Write root/genres/<genre>/<genre>.000NN.wav (22050 Hz mono PCM_16) and root/genres/SYNTH.json.
+
+    Idempotent: clips already present with the right length are kept, so a re-run is instant. SYNTH.json
+    records the arguments (and ``complete``); if it records other ones, all clips are regenerated and clips
+    outside the new set are removed. Files are written atomically; ``n_jobs`` processes (-1 = all cores).
+    Refuses to write into a ``genres`` folder holding audio but no SYNTH.json (e.g. the real GTZAN).
+    Returns root/'genres'.
+    """
+    genres = (genres,) if isinstance(genres, str) else tuple(genres)
+    if not genres or len(set(genres)) != len(genres) or any(g not in GENRES for g in genres):
+        raise GtzanError(f"genres must be distinct names among {', '.join(GENRES)}; got {list(genres)!r}")
+    _check_int("per_genre", per_genre, 1, " (clips per genre, e.g. 10)")
+    if per_genre > 99999:
+        raise GtzanError(f"per_genre must be at most 99999 (5-digit file names), got {per_genre}")
+    _check_seconds(seconds, SR)
+    _check_int("seed", seed, 0)
+    jobs = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+    _check_int("n_jobs", jobs, 1, " (or -1 for all cores)")
+
+    out = pathlib.Path(root).expanduser() / "genres"
+    meta_path = out / SYNTH_MARKER
+    meta = dict(
+        generator="gtzan_utils.data.synth",
+        version=GENERATOR_VERSION,
+        per_genre=int(per_genre),
+        seconds=float(seconds),
+        seed=int(seed),
+        sr=SR,
+        genres=list(genres),
+    )
+    if meta_path.exists():
+        try:
+            old = json.loads(meta_path.read_text())
+            old.pop("complete", None)
+        except (OSError, ValueError, AttributeError):
+            old = None
+        stale = old != meta
+    elif out.is_dir() and any(p.is_file() for g in GENRES if (out / g).is_dir() for p in (out / g).iterdir()):
+        raise GtzanError(
+            f"{out} holds audio that make_synthetic_gtzan did not write (no SYNTH.json); "
+            "pass an empty or new folder as root"
+        )
+    else:
+        stale = False
+    wanted = {(g, i) for g in genres for i in range(per_genre)}
+    for g in GENRES:  # remove temp files of interrupted runs, and clips made with other arguments
+        for p in (out / g).glob("*") if (out / g).is_dir() else ():
+            m = _NAME.match(p.name)
+            if (p.name.startswith(".") and p.name.endswith(".tmp")) or (
+                m and m.group(1) == g and (stale or (g, int(m.group(2))) not in wanted)
+            ):
+                p.unlink()
+    for g in genres:
+        (out / g).mkdir(parents=True, exist_ok=True)
+    _atomic(meta_path, lambda tmp: tmp.write_text(json.dumps({**meta, "complete": False}, indent=2)))
+
+    frames = int(round(seconds * SR))
+    todo = [(g, i) for g in genres for i in range(per_genre) if not _is_done(out / g / f"{g}.{i:05d}.wav", frames)]
+    if jobs == 1 or len(todo) < 2:
+        results = (_write_clip(out, g, i, seconds, seed) for g, i in todo)
+    else:
+        from joblib import Parallel, delayed
+
+        results = Parallel(n_jobs=min(jobs, len(todo)), return_as="generator", batch_size=4)(
+            delayed(_write_clip)(out, g, i, seconds, seed) for g, i in todo
+        )
+    if progress:
+        from gtzan_utils.base.progress import progress as show_progress
+
+        results = show_progress(
+            results, total=len(wanted), initial=len(wanted) - len(todo), desc="synthetic GTZAN", unit="clip"
+        )
+    for _ in results:
+        pass
+    _atomic(meta_path, lambda tmp: tmp.write_text(json.dumps({**meta, "complete": True}, indent=2)))
+    return out
