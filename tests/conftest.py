@@ -18,32 +18,6 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 SR = 22050
 
-#: The quick profile shrunk further, for the tests that execute notebooks (test_notebooks.py, test_browser.py).
-SHRUNK_QUICK = {
-    "SYNTH_PER_GENRE": 5,
-    "SYNTH_SECONDS": 12.0,
-    "N_JOBS": 1,
-    "KFOLD_K": 2,  # 05's augmentation trains a VAE and two CNNs per fold
-    "PLOT_SECONDS": 3.0,  # 01's waveform, log-mel and MFCC of each genre
-    "INPUTS": "mfcc",
-    "EPOCHS": 2,
-    "CELLS": "mobilenetv2:mfcc_image",
-    "WEIGHTS": "none",  # the quick profile runs ImageNet rows only with cached weights: test the plumbing anyway
-    "MAX_TRAIN_SLICES": 64,
-    "N_JUDGE": 1,
-    "AUGMENT_K": 2,
-    "CLASSIFIER_EPOCHS": 1,
-    "N_RECON": 1,
-    "GEN_SECONDS": 1.5,
-    "N_PREDICT": 2,
-    "AUGMENT_VAE_EPOCHS": 1,
-    "N_INTERP": 2,
-    "MUSICNN_CELLS": "msd_musicnn",
-    "PROBES": "MSD_musicnn",
-    "LINEAR_SPLITS": "song",
-    "N_TAG_CLIPS": 1,
-}
-
 
 def declared_overrides(overrides: dict, start: str = "01", stop: str = "99") -> dict:
     """``overrides`` less the names no notebook from ``start`` to ``stop`` declares (the runner refuses those)."""

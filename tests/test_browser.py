@@ -1,6 +1,6 @@
 """The notebooks as a user meets them: JupyterLab in Debian's Chromium, driven by Playwright (`make test-browser`).
 
-A quick run (the shrunk profile of test_notebooks.py; 03 and 04 left out, 05 trains its own listener) executes
+A run of the test profile (profiles/test.yaml; 03 and 04 left out, 05 trains its own listener) executes
 01, 02, 05 and 06; JupyterLab serves it on 127.0.0.1 with a token. On the executed notebooks, as opened: no error
 or stderr block anywhere, every ``<audio>`` has a source and a duration (no trust step), Table 1 is in 06. With a
 live kernel: 01 runs on its tiny synthetic set and the explorer follows a genre change with a clip, a plot and a
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import SHRUNK_QUICK, declared_overrides
+from conftest import declared_overrides
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -43,8 +43,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 WIDTH, HEIGHT = 1400, 900
-#: The shrunk quick profile, on the mel store only (what 05 needs), without the augmentation retraining.
-OVERRIDES = {**SHRUNK_QUICK, "FEATURE_KINDS": "mel", "SPLITS": "song", "AUGMENT_K": 0, "EPOCHS": 1}
+#: The test profile, on the mel store only (what 05 needs), without the augmentation retraining.
+OVERRIDES = {"FEATURE_KINDS": "mel", "SPLITS": "song", "AUGMENT_K": 0, "EPOCHS": 1}
 EXECUTED = ("01_data_exploration", "02_preprocessing", "05_vae_generation", "06_results")
 
 # the kernel is idle: the toolbar's indicator says so and no input prompt shows "*"
@@ -249,7 +249,7 @@ def lab(tmp_path_factory):
         t0 = time.perf_counter()
         for start, stop in (("01", "02"), ("05", "06")):
             runner.run_pipeline(
-                "quick", out=out, start=start, stop=stop, overrides=declared_overrides(OVERRIDES, start, stop)
+                "test", out=out, start=start, stop=stop, overrides=declared_overrides(OVERRIDES, start, stop)
             )
         t_run = time.perf_counter() - t0
         env = {k: v for k, v in os.environ.items() if k != "GTZAN_PAPERMILL"}  # the server's kernels are live

@@ -1,4 +1,4 @@
-"""Committed notebooks are clean; all six execute under papermill in the quick profile (shrunk further)."""
+"""Committed notebooks are clean; all six execute under papermill in the test profile (the quick one, shrunk)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import nbformat
 import pandas as pd
 import pytest
 import soundfile as sf
-from conftest import SHRUNK_QUICK
 from nbformat.sign import NotebookNotary
 
 from gtzan_utils.base import parse
@@ -87,13 +86,14 @@ def test_executed_notebooks_are_signed_so_jupyter_trusts_them(tmp_path):
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """The quick profile, shrunk further, run once for the per-notebook tests below: (run folder, what it printed)."""
+    """The test profile (``profiles/test.yaml``: quick, shrunk) run once for the per-notebook tests below: (run folder,
+    what it printed)."""
     import contextlib
     import io
 
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        run = runner.run_pipeline(profile="quick", out=tmp_path_factory.mktemp("quick") / "run", overrides=SHRUNK_QUICK)
+        run = runner.run_pipeline(profile="test", out=tmp_path_factory.mktemp("quick") / "run")
     return run, printed.getvalue()
 
 
@@ -243,7 +243,7 @@ def test_every_keras_file_of_the_run_predicts_or_is_refused_in_one_line(quick_ru
     assert "gtzan generate" in capsys.readouterr().err
     feats = json.loads((run / "03_vanilla_cnn" / "vanilla_cnn-mfcc-song" / "features.json").read_text())
     # the song split of 50 songs: 30 train, 10 validation, 10 test; a model learns from the 30 training songs
-    assert feats["trained_on"] == {"source": "synthetic", "n_songs": 30, "n_dataset_songs": 50, "profile": "quick"}
+    assert feats["trained_on"] == {"source": "synthetic", "n_songs": 30, "n_dataset_songs": 50, "profile": "test"}
 
 
 @pytest.mark.slow
@@ -260,7 +260,7 @@ def test_a_failing_notebook_stops_the_run_naming_its_cell(tmp_path):
     assert "FAILED 01_data_exploration.ipynb" in (run / "run.log").read_text()
 
 
-@pytest.mark.parametrize("profile", ["quick", "cpu", "full"])
+@pytest.mark.parametrize("profile", ["quick", "cpu", "full", "test"])
 def test_every_profile_key_is_a_notebook_parameter(profile):
     """A misspelt key in a profile would be ignored silently: each must be declared by a notebook it targets."""
     import papermill as pm
@@ -307,3 +307,20 @@ def test_01_02_carry_on_past_damaged_audio(tmp_path):
     (path,) = json.loads((run / "02_preprocessing" / "stores.json").read_text()).values()
     manifest = pd.read_csv(run / "02_preprocessing" / path / "manifest.csv")
     assert manifest.track_id.nunique() == 8 and (manifest.groupby("track_id").size()["rock.00011"] == 1)
+
+
+def test_a_profile_extends_another(tmp_path):
+    """profiles/test.yaml starts from quick: its top-level keys win over quick's sections, the rest is quick's."""
+    quick, test = runner.load_profile("quick"), runner.load_profile("test")
+    assert "extends" not in test and test["DATA"] == quick["DATA"] == "synth"
+    assert test["EPOCHS"] == 2 and "EPOCHS" not in test["03_vanilla_cnn"]  # quick's 03 section has EPOCHS: 5
+    assert test["05_vae_generation"]["LATENT_DIM"] == quick["05_vae_generation"]["LATENT_DIM"]
+    assert runner.resolve_parameters("test", "03_vanilla_cnn")["EPOCHS"] == 2
+    assert runner.resolve_parameters("quick", "03_vanilla_cnn")["EPOCHS"] == 5
+    child = tmp_path / "child.yaml"
+    child.write_text("extends: quick\n03_vanilla_cnn:\n  PATIENCE: 1\n")
+    assert runner.resolve_parameters(str(child), "03_vanilla_cnn", {"SEED": 7}) == {
+        **runner.resolve_parameters("quick", "03_vanilla_cnn"),
+        "PATIENCE": 1,
+        "SEED": 7,
+    }

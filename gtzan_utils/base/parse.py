@@ -10,6 +10,39 @@ import yaml
 from gtzan_utils.base.errors import GtzanError
 
 
+def parse_list(text) -> list[str]:
+    """A comma-separated parameter as its items: ``"mfcc, mel,"`` → ``["mfcc", "mel"]``; ``""`` → ``[]``.
+
+    Notebook: 02_preprocessing, 03_vanilla_cnn, 04_transfer_learning, 05_vae_generation, 06_results
+    """
+    return [item.strip() for item in str(text or "").split(",") if item.strip()]
+
+
+def parse_ints(text, name: str = "value") -> tuple[int, ...]:
+    """``"32,64,128"`` → ``(32, 64, 128)``; GtzanError naming ``name`` when an item is not a whole number.
+
+    Notebook: 05_vae_generation
+    """
+    try:
+        return tuple(int(v) for v in parse_list(text))
+    except ValueError:
+        raise GtzanError(f"{name} must be whole numbers separated by commas, e.g. 32,64,128; not {text!r}") from None
+
+
+def parse_pairs(text, name: str = "value") -> list[tuple[str, str]]:
+    """``"mobilenetv2:mfcc_image, densenet121:mel3"`` → ``[("mobilenetv2", "mfcc_image"), ...]``.
+
+    Notebook: 04_transfer_learning
+    """
+    pairs = []
+    for item in parse_list(text):
+        parts = [p.strip() for p in item.split(":")]
+        if len(parts) != 2 or not all(parts):
+            raise GtzanError(f"{name} must be model:input pairs separated by commas (mobilenetv2:mel3), not {item!r}")
+        pairs.append((parts[0], parts[1]))
+    return pairs
+
+
 def parse_size(text: str):
     """'64x128' → (64, 128); '' → None (keep the store's size).
 

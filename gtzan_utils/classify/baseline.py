@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gtzan_utils.base import layout
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.classify import evaluate as ev
 
@@ -163,7 +164,7 @@ def run_linear(
     for f in range(len(split.folds)):
         res = evaluate_fold(X, store, split, f, seed)
         proto = ev.protocol(split, f, seed, store, pretrained=pretrained, **extra)
-        fold_dir = out_dir / f"fold_{f}" if len(split.folds) > 1 else out_dir
+        fold_dir = layout.fold_dir(out_dir, f) if len(split.folds) > 1 else out_dir
         ev.write_metrics(
             fold_dir / "metrics.json",
             name,
@@ -215,7 +216,7 @@ def run_baseline(mel_store, split, out_dir, seed: int = 0) -> dict:
         X,
         mel_store,
         split,
-        Path(out_dir) / f"{BASELINE_NAME}-mel-{split.name}",
+        layout.experiment_dir(out_dir, BASELINE_NAME, "mel", split.name),
         seed=seed,
         features=f"MFCC-{N_MFCC} mean and std over time per 5-s slice",
     )
@@ -236,7 +237,7 @@ def run_probe(musicnn_store, checkpoint: str, split, out_dir, seed: int = 0) -> 
         X,
         musicnn_store,
         split,
-        Path(out_dir) / f"{name}-musicnn-{split.name}",
+        layout.experiment_dir(out_dir, name, "musicnn", split.name),
         seed=seed,
         features=f"{checkpoint} penultimate embedding ({X.shape[1]}-d) per 5-s slice",
         pretrained=checkpoint,

@@ -8,7 +8,6 @@ pretrained, and the library versions. Shown in notebooks 03_vanilla_cnn and 04_t
 from __future__ import annotations
 
 import contextlib
-import json
 import platform
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gtzan_utils.base.files import write_json
 from gtzan_utils.features.batches import StoreBatches
 
 
@@ -157,14 +157,8 @@ def protocol(split, fold: int, seed: int, store, pretrained, **extra) -> dict:
 def write_doc(path, doc: dict) -> dict:
     """The one writer of the run's result files (``metrics.json``, ``leak.json``, ``vae_metrics.json``): adds the
     library versions and the time, writes atomically (a killed run never leaves half a file). Returns the document."""
-    import os
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     doc = {**doc, "versions": versions(), "created": time.strftime("%Y-%m-%d %H:%M:%S")}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=1, default=float))
-    os.replace(tmp, path)
+    write_json(path, doc)
     return doc
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from gtzan_utils.base import layout
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.classify import evaluate as ev
 from gtzan_utils.classify.selection import epoch_size
@@ -470,7 +471,8 @@ def run_split(model_name: str, store, split, out_dir, **kw) -> dict:
     if len(split.folds) == 1:
         return run_experiment(model_name, store, split, out_dir, **kw)
     runs = [
-        run_experiment(model_name, store, split, out_dir / f"fold_{f}", fold=f, **kw) for f in range(len(split.folds))
+        run_experiment(model_name, store, split, layout.fold_dir(out_dir, f), fold=f, **kw)
+        for f in range(len(split.folds))
     ]
     pooled = ev.pool_folds([r["results"] for r in runs], store.labels, song=split.level == "song")
     summary = ev.summarize_folds([r["results"] for r in runs], pooled)

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.base.files import write_npy
 from gtzan_utils.features.extract import MUSICNN_INPUT, FeatureParams, musicnn_log_mel, resample
 
 CHECKPOINTS = ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")
@@ -416,7 +417,6 @@ def store_embeddings(store, checkpoint: str = "MSD_musicnn", batch_size: int = 3
     """Embeddings (n manifest rows, d) of a ``musicnn`` feature store, one per slice (each slice whole), cached in
     the store folder as ``embeddings-<checkpoint>-<weights key>.npy`` (written atomically; a rerun loads it).
     Notebook: 04_transfer_learning."""
-    import os
 
     from tqdm.auto import tqdm
 
@@ -435,9 +435,7 @@ def store_embeddings(store, checkpoint: str = "MSD_musicnn", batch_size: int = 3
         rows = np.arange(a, min(a + 256, len(store)))
         parts.append(forward(np.swapaxes(store.read(rows), 1, 2), checkpoint, batch_size)[1])
     emb = np.concatenate(parts).astype(np.float32)
-    tmp = path.with_name(path.name + ".tmp.npy")
-    np.save(tmp, emb)
-    os.replace(tmp, path)
+    write_npy(path, emb)
     return emb
 
 

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 
 from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.base.files import write_json
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -72,7 +73,7 @@ class KeepBest(keras.callbacks.Callback):
         elif eligible and (self.state["best_score"] is None or score >= self.state["best_score"]):
             self.state["kept_epoch"], self.state["best_score"] = epoch, score  # ties: the later epoch
             self._save_best()
-        _atomic_json(self.state_path, self.state)
+        write_json(self.state_path, self.state)
         kept = self.state["kept_epoch"]
         if eligible and kept is not None and epoch - max(kept, self.min_epochs - 1) >= self.patience:
             self.model.stop_training = True
@@ -109,12 +110,6 @@ class KeepBest(keras.callbacks.Callback):
 
 #: What :class:`KeepBest` may watch.
 MONITORS = ("val_loss", "val_accuracy")
-
-
-def _atomic_json(path: Path, doc) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(doc))
-    tmp.replace(path)
 
 
 def epoch_size(n_song_slices: int, pool: int, min_slices: int = 0, max_slices: int | None = None) -> int | None:

@@ -22,6 +22,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from gtzan_utils.base import files
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.base.progress import in_papermill
 from gtzan_utils.classify.selection import KeepBest
@@ -142,12 +143,8 @@ def fit(
 
 
 def read_history(out_dir) -> pd.DataFrame:
-    """The CSV history, one row per epoch (a resumed run's repeated epochs keep their last record)."""
-    path = Path(out_dir) / "history.csv"
-    if not path.exists():
-        return pd.DataFrame(columns=["epoch", "loss", "accuracy"])
-    h = pd.read_csv(path)
-    return h.drop_duplicates("epoch", keep="last").reset_index(drop=True)
+    """The classifier's ``out_dir/history.csv``, one row per epoch (:func:`gtzan_utils.base.files.read_history`)."""
+    return files.read_history(Path(out_dir) / "history.csv", ("epoch", "loss", "accuracy"))
 
 
 def capped_size(shape, cap):

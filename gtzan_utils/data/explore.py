@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from gtzan_utils.base.constants import SR
-from gtzan_utils.base.media import audio_player
 from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.base.media import audio_player
 from gtzan_utils.base.progress import in_papermill
 
 

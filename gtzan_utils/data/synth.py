@@ -42,6 +42,7 @@ from scipy.signal import butter, lfilter, sosfilt
 
 from gtzan_utils.base.constants import GENRES, SR, SYNTH_MARKER
 from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.base.files import atomic_write, is_temporary, write_json
 
 GENERATOR_VERSION = 1
 _BORROW = 0.15
@@ -685,19 +686,9 @@ def synth_clip(genre: str, index: int, seconds: float = 30.0, seed: int = 0, sr:
 _NAME = re.compile(r"^([a-z]+)\.(\d{5})\.wav$")
 
 
-def _atomic(path: pathlib.Path, write) -> None:
-    """``write(temporary path)``, then rename it to ``path``: readers never see a half-written file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_clip(out: pathlib.Path, genre: str, index: int, seconds: float, seed: int) -> None:
     y = synth_clip(genre, index, seconds, seed)
-    _atomic(out / genre / f"{genre}.{index:05d}.wav", lambda tmp: sf.write(tmp, y, SR, "PCM_16", format="WAV"))
+    atomic_write(out / genre / f"{genre}.{index:05d}.wav", lambda tmp: sf.write(tmp, y, SR, "PCM_16", format="WAV"))
 
 
 def _is_done(path: pathlib.Path, frames: int) -> bool:
@@ -765,13 +756,11 @@ def make_synthetic_gtzan(
     for g in GENRES:  # remove temp files of interrupted runs, and clips made with other arguments
         for p in (out / g).glob("*") if (out / g).is_dir() else ():
             m = _NAME.match(p.name)
-            if (p.name.startswith(".") and p.name.endswith(".tmp")) or (
-                m and m.group(1) == g and (stale or (g, int(m.group(2))) not in wanted)
-            ):
+            if is_temporary(p) or (m and m.group(1) == g and (stale or (g, int(m.group(2))) not in wanted)):
                 p.unlink()
     for g in genres:
         (out / g).mkdir(parents=True, exist_ok=True)
-    _atomic(meta_path, lambda tmp: tmp.write_text(json.dumps({**meta, "complete": False}, indent=2)))
+    write_json(meta_path, {**meta, "complete": False}, indent=2)
 
     frames = int(round(seconds * SR))
     todo = [(g, i) for g in genres for i in range(per_genre) if not _is_done(out / g / f"{g}.{i:05d}.wav", frames)]
@@ -791,5 +780,5 @@ def make_synthetic_gtzan(
         )
     for _ in results:
         pass
-    _atomic(meta_path, lambda tmp: tmp.write_text(json.dumps({**meta, "complete": True}, indent=2)))
+    write_json(meta_path, {**meta, "complete": True}, indent=2)
     return out

@@ -30,16 +30,17 @@ import numpy as np
 import pandas as pd
 
 from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.base.files import atomic_write, write_text
 from gtzan_utils.data.dataset import audio_problem, genre_labels, read_audio
 from gtzan_utils.features.extract import FeatureParams, compute_song_kinds
 
 DTYPE = np.float16
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+def _empty_array(path: Path, shape) -> None:
+    """A ``.npy`` file of ``shape`` in :data:`DTYPE`: its header only, the data left sparse."""
+    mm = np.lib.format.open_memmap(path, mode="w+", dtype=DTYPE, shape=shape)
+    del mm
 
 
 #: Bytes hashed at each end of a file by :func:`file_fingerprint`.
@@ -200,17 +201,14 @@ class _Writer:
             return
         if not (path / "params.json").exists():
             meta = {"params": params.to_dict(), "labels": genre_labels(tracks)}
-            _atomic_write_text(path / "params.json", json.dumps(meta, indent=1))
+            write_text(path / "params.json", json.dumps(meta, indent=1))
         if not (path / "tracks.csv").exists():
-            tracks.to_csv(path / "tracks.csv.tmp", index=False)
-            os.replace(path / "tracks.csv.tmp", path / "tracks.csv")
+            atomic_write(path / "tracks.csv", lambda tmp: tracks.to_csv(tmp, index=False))
         n, shape = params.n_slices, params.shape
         self.xpath = xpath = path / "X.npy"
         if not xpath.exists():
-            tmp = path / "X.npy.tmp"
-            mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=DTYPE, shape=(len(tracks) * n, *shape))
-            del mm  # only the header is written; the file is sparse
-            os.replace(tmp, xpath)
+            # only the header is written; the file is sparse
+            atomic_write(xpath, lambda tmp: _empty_array(tmp, (len(tracks) * n, *shape)))
         with open(xpath, "rb") as fh:
             np.lib.format.read_magic(fh)
             header_shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
@@ -221,7 +219,7 @@ class _Writer:
         self.progress_path = path / "progress.txt"
         self.done = _read_progress(self.progress_path)
         # rewrite the log from what parsed, so that a line torn by a kill cannot swallow the next one
-        _atomic_write_text(self.progress_path, "".join(f"{i} {k}\n" for i, k in sorted(self.done.items())))
+        write_text(self.progress_path, "".join(f"{i} {k}\n" for i, k in sorted(self.done.items())))
         self.pending: list[str] = []
 
     def open(self):
@@ -378,8 +376,7 @@ def _finish(
         for s in range(done.get(i, 0))
     ]
     manifest = pd.DataFrame(rows, columns=["row", "track_id", "genre", "label", "slice_index", "path"])
-    manifest.to_csv(path / "manifest.csv.tmp", index=False)
-    os.replace(path / "manifest.csv.tmp", path / "manifest.csv")
+    atomic_write(path / "manifest.csv", lambda tmp: manifest.to_csv(tmp, index=False))
     short = {tracks.track_id[i]: k for i, k in done.items() if k < n}
     info = {
         "tracks": len(tracks),
@@ -389,7 +386,7 @@ def _finish(
         "seconds_last_session": round(seconds, 2),
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
-    _atomic_write_text(path / "complete.json", json.dumps(info, indent=1))
+    write_text(path / "complete.json", json.dumps(info, indent=1))
 
 
 def featurize_all(
@@ -429,7 +426,7 @@ def write_index(stores: dict[str, FeatureStore], out_dir, name: str = INDEX_NAME
     """
     path = Path(out_dir) / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, json.dumps({k: _relative(s.path, path.parent) for k, s in stores.items()}, indent=1))
+    write_text(path, json.dumps({k: _relative(s.path, path.parent) for k, s in stores.items()}, indent=1))
     return path
 
 

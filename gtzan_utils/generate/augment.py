@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gtzan_utils.base import layout
 from gtzan_utils.base.errors import GtzanError
 
 LEVELS = ("slice", "song")
@@ -23,7 +24,10 @@ def _nb03_fold_dir(run_dir, store, split, fold: int, settings: dict):
     """Notebook 03's folder of this fold when it was trained with exactly ``settings`` (else None)."""
     from gtzan_utils.classify.experiment import same_settings
 
-    d = Path(run_dir) / "03_vanilla_cnn" / f"vanilla_cnn-{store.params.kind}-{split.name}" / f"fold_{fold}"
+    row = layout.experiment_dir(
+        layout.notebook_dir(run_dir, layout.VANILLA_CNN), "vanilla_cnn", store.params.kind, split.name
+    )
+    d = layout.fold_dir(row, fold)
     cfg_path = d / "config.json"
     if not (cfg_path.exists() and (d / "model.keras").exists()):
         return None

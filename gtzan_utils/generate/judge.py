@@ -37,6 +37,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from gtzan_utils.base import layout
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.features.extract import compute_slices
 from gtzan_utils.generate.audio import INVERSE, mel_db_to_audio
@@ -360,10 +361,10 @@ def augment_slices(vae, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def _nb03_runs(run_dir, kind: str):
     """Notebook 03's vanilla-CNN folders of ``kind`` in a run (fold 0 of a k-fold run), with their configs."""
-    root = Path(run_dir) / "03_vanilla_cnn"
+    root = layout.notebook_dir(run_dir, layout.VANILLA_CNN)
     out = []
-    for d in sorted(root.glob(f"vanilla_cnn-{kind}-*")):
-        for cand in (d, d / "fold_0"):
+    for d in sorted(root.glob(layout.experiment_dir("", "vanilla_cnn", kind, "*").name)):
+        for cand in (d, layout.fold_dir(d, 0)):
             if (cand / "config.json").exists() and (cand / "model.keras").exists():
                 out.append((cand, json.loads((cand / "config.json").read_text())))
     return out
@@ -383,7 +384,7 @@ def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
     from gtzan_utils.classify.experiment import TRAIN_SETTINGS, run_experiment, settings_of
     from gtzan_utils.features.store import open_windows
 
-    windows = open_windows(Path(run_dir) / "02_preprocessing")
+    windows = open_windows(layout.prep_dir(run_dir))
     runs = _nb03_runs(run_dir, store.params.kind)
     for d, cfg in runs:
         same_songs = cfg.get("split") == split.name and cfg.get("split_members") == split.members_key(0)

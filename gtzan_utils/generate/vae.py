@@ -34,6 +34,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from gtzan_utils.base import files
 from gtzan_utils.base.constants import GENRES
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.classify.training import config_key, train_stats, train_val_rows
@@ -539,11 +540,8 @@ def load_vae(path) -> CVAE:
 
 
 def read_vae_history(path) -> pd.DataFrame:
-    """The VAE's CSV history, one row per epoch (a resumed run's repeated epochs keep their last record)."""
-    path = Path(path)
-    if not path.exists():
-        return pd.DataFrame(columns=["epoch", "loss", "reconstruction", "kl", "beta"])
-    return pd.read_csv(path).drop_duplicates("epoch", keep="last").reset_index(drop=True)
+    """The VAE's ``vae_history.csv``: loss, reconstruction, kl, beta per epoch (:func:`base.files.read_history`)."""
+    return files.read_history(path, ("epoch", "loss", "reconstruction", "kl", "beta"))
 
 
 def train_vae(

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gtzan_utils.base import layout
 from gtzan_utils.base.constants import GENRES
 
 #: (model, input kind, the paper's accuracy): Table 1 of "Music Genre Classification with CNN" (KTH)
@@ -36,7 +37,7 @@ PAPER_TABLE1 = (
 )
 PAPER_PROTOCOL = "paper: validation accuracy on a random split of 5-s slices (slices of one song on both sides)"
 NOT_RUN = "not run"
-TRAINING_NOTEBOOKS = ("03_vanilla_cnn", "04_transfer_learning")
+TRAINING_NOTEBOOKS = (layout.VANILLA_CNN, layout.TRANSFER)
 HONEST_ORDER = ("filtered", "kfold", "song")  # the most careful protocol a run has is shown first
 BEYOND = "beyond the paper"
 BASELINE = "no CNN (baseline)"
@@ -76,7 +77,7 @@ def leaks(run_dir) -> dict:
 
     Notebook: 06_results
     """
-    path = Path(run_dir) / "03_vanilla_cnn" / "leak.json"
+    path = layout.leak_path(run_dir)
     if not path.exists():
         return {}
     doc = json.loads(path.read_text())
@@ -195,7 +196,7 @@ def vae_table(run_dir) -> tuple[pd.DataFrame, dict | None]:
 
     Notebook: 06_results
     """
-    path = Path(run_dir) / "05_vae_generation" / "vae_metrics.json"
+    path = layout.vae_metrics_path(run_dir)
     if not path.exists():
         return pd.DataFrame([{"set": "VAE", "accuracy": NOT_RUN}]), None
     doc = json.loads(path.read_text())
@@ -289,7 +290,7 @@ def best_model(docs: list[dict]) -> dict | None:
             continue
         path, fold = Path(d["path"]), 0
         if d["protocol"].get("folds", 1) > 1:
-            path = path / "fold_0"
+            path = layout.fold_dir(path, 0)
             fold_doc = path / "metrics.json"
             if not fold_doc.exists():
                 continue
@@ -317,8 +318,7 @@ def test_song_files(run_dir, kind: str, n: int, split: str = "song", fold: int =
     from gtzan_utils.features.splits import Split
     from gtzan_utils.features.store import open_index
 
-    prep = Path(run_dir) / "02_preprocessing"
-    manifest = open_index(prep)[kind].manifest
-    test = Split.load(prep / "splits" / f"{split}.json").rows(manifest, "test", fold)
+    manifest = open_index(layout.prep_dir(run_dir))[kind].manifest
+    test = Split.load(layout.split_path(run_dir, split)).rows(manifest, "test", fold)
     songs = manifest.iloc[test].drop_duplicates("track_id")
     return songs.groupby("genre").head(1).path.tolist()[:n]

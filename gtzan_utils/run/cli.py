@@ -49,11 +49,12 @@ def _cmd_validate(a):
 
 def _cmd_featurize(a):
     from gtzan_utils.base.layout import data_home
+    from gtzan_utils.base.parse import parse_list
     from gtzan_utils.data.dataset import load_dataset
     from gtzan_utils.features.extract import KINDS, FeatureParams
     from gtzan_utils.features.store import featurize_all
 
-    kinds = KINDS if a.kinds == "all" else tuple(k.strip() for k in a.kinds.split(","))
+    kinds = KINDS if a.kinds == "all" else tuple(parse_list(a.kinds))
     tracks = load_dataset(a.dir, min_seconds=a.slice_seconds, n_slices=a.n_slices)
     base = FeatureParams(kind=kinds[0], slice_seconds=a.slice_seconds, n_slices=a.n_slices)
     stores = featurize_all(tracks, kinds, a.store or data_home() / "stores", base=base, n_jobs=a.jobs)

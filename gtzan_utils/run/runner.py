@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from gtzan_utils.base import layout
 from gtzan_utils.base.constants import REPO_ROOT
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.base.layout import runs_home
@@ -45,18 +46,43 @@ def notebooks(start: str = "01", stop: str = "99") -> list[Path]:
 
 
 def load_profile(profile: str) -> dict:
-    """The parameters of a run profile (a name under ``profiles/`` or a .yaml path) as a dict."""
+    """The parameters of a run profile (a name under ``profiles/`` or a .yaml path) as a dict.
+
+    A profile may start from another (``extends: quick``): its top-level keys then win over the other's, in its
+    sections too, and its own sections add to the other's (:func:`extend_profile`)."""
     path = Path(profile) if profile.endswith((".yaml", ".yml")) else PROFILES_DIR / f"{profile}.yaml"
     if not path.exists():
         names = ", ".join(p.stem for p in sorted(PROFILES_DIR.glob("*.yaml")))
         raise GtzanError(f"unknown profile {profile!r}: use one of {names} or a .yaml file")
-    return yaml.safe_load(path.read_text()) or {}
+    doc = yaml.safe_load(path.read_text()) or {}
+    base = doc.pop("extends", None)
+    return extend_profile(load_profile(base), doc) if base else doc
+
+
+def extend_profile(base: dict, child: dict) -> dict:
+    """``base`` with ``child`` on top: a top-level key of ``child`` replaces the key everywhere in ``base`` (its
+    top level and its notebook sections); a notebook section of ``child`` updates ``base``'s section."""
+    out = {}
+    for key, value in base.items():
+        if isinstance(value, dict):
+            value = {k: v for k, v in value.items() if k not in child or isinstance(child[k], dict)}
+        out[key] = value
+    for key, value in child.items():
+        out[key] = {**(out.get(key) or {}), **value} if isinstance(value, dict) else value
+    return out
+
+
+def parameters_for(profile: dict, notebook: str, declared, overrides: dict | None = None) -> dict:
+    """The one merge of a run's parameters for one notebook: the profile's top-level keys, then its section named
+    after the notebook, then ``overrides`` (the command line's ``-p``), kept where the notebook ``declared`` them."""
+    section = {**profile, **(profile.get(notebook) or {}), **(overrides or {})}
+    return {k: v for k, v in section.items() if k in declared and not isinstance(v, dict)}
 
 
 def resolve_parameters(profile: str, notebook: str, overrides: dict | None = None) -> dict:
     """The parameters ``gtzan run --profile PROFILE`` gives ``notebook`` (a name like ``03_vanilla_cnn``): the
-    notebook's own defaults, then the profile's top-level keys it declares, then the profile's section for it,
-    then ``overrides``. What a test or a script needs to repeat a profile's settings without copying them."""
+    notebook's own defaults updated by :func:`parameters_for`. What a test or a script needs to repeat a profile's
+    settings without copying them."""
     import ast
 
     import papermill as pm
@@ -66,9 +92,7 @@ def resolve_parameters(profile: str, notebook: str, overrides: dict | None = Non
         raise GtzanError(f"no notebook {path.name} in {NOTEBOOKS_DIR}")
     declared = pm.inspect_notebook(str(path))
     out = {name: ast.literal_eval(p["default"]) for name, p in declared.items()}
-    prof = load_profile(profile)
-    section = {**prof, **(prof.get(notebook) or {}), **(overrides or {})}
-    out.update({k: v for k, v in section.items() if k in declared})
+    out.update(parameters_for(load_profile(profile), notebook, declared, overrides))
     return out
 
 
@@ -164,9 +188,7 @@ def run_pipeline(
     print(f"run folder: {run_dir}")
     try:
         for nb in chosen:
-            # a profile section sets values for one notebook; command-line overrides win over both
-            section = {**params, **(params.get(nb.stem) or {}), **(overrides or {})}
-            nb_params = {k: v for k, v in section.items() if k in declared[nb.name]}
+            nb_params = parameters_for(params, nb.stem, declared[nb.name], overrides)
             nb_params["RUN_DIR"] = str(run_dir)
             target = run_dir / "notebooks" / nb.name
             print(f"▶ {nb.name} {nb_params}", flush=True)
@@ -202,8 +224,8 @@ def run_pipeline(
         log.removeHandler(handler)
         handler.close()
     total = sum(v["seconds"] for v in record["notebooks"].values())
-    table = run_dir / "06_results" / "table1.md"
-    if table.exists() and any(nb.stem == "06_results" for nb in chosen):
+    table = layout.table_path(run_dir)
+    if table.exists() and any(nb.stem == layout.RESULTS for nb in chosen):
         print("\n" + table.read_text())
     print(
         f"\nexecuted notebooks: {run_dir / 'notebooks'}\nresults and figures: {run_dir}\n"
