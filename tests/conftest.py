@@ -19,6 +19,17 @@ SHARED = REPO.parent / "shared"
 SR = 22050
 
 
+def vae_args(**kw):
+    """(TrainSettings, VAESpec) for :func:`gtzan_utils.generate.vae.train_vae` from one set of keywords: the VAE's
+    design keys go to the spec, the rest to the training settings."""
+    from gtzan_utils.classify.settings import TrainSettings
+    from gtzan_utils.generate.vae import VAESpec
+
+    spec_keys = {"latent_dim", "beta", "warmup_epochs", "free_bits", "filters", "downsample"}
+    spec = VAESpec(**{k: v for k, v in kw.items() if k in spec_keys})
+    return TrainSettings(**{k: v for k, v in kw.items() if k not in spec_keys}), spec
+
+
 def declared_overrides(overrides: dict, start: str = "01", stop: str = "99") -> dict:
     """``overrides`` less the names no notebook from ``start`` to ``stop`` declares (the runner refuses those)."""
     import papermill as pm
@@ -100,6 +111,7 @@ def mel_store(tmp_path_factory):
 def mel_classifier(mel_store, tmp_path_factory):
     """A vanilla CNN trained for a few epochs on :func:`mel_store` (song split): run_experiment's dict + split."""
     from gtzan_utils.classify import experiment
+    from gtzan_utils.classify.settings import TrainSettings
     from gtzan_utils.features import splits
 
     s, tracks = mel_store
@@ -109,10 +121,7 @@ def mel_classifier(mel_store, tmp_path_factory):
         s,
         sp,
         tmp_path_factory.mktemp("clf") / "vanilla_cnn-mel-song",
-        epochs=4,
-        patience=4,
-        batch_size=8,
-        verbose=0,
+        TrainSettings(epochs=4, patience=4, batch_size=8, verbose=0),
     )
     return {**run, "split": sp}
 

@@ -9,8 +9,10 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from gtzan_utils.base.constants import GENRES  # noqa: E402
 from gtzan_utils.base.errors import GtzanError  # noqa: E402
 from gtzan_utils.classify import experiment
+from gtzan_utils.classify.settings import TrainSettings  # noqa: E402
 from gtzan_utils.generate import (
     augment,
     judge,
@@ -78,31 +80,32 @@ def test_judge_sets_scores_intended_genres_against_the_reference(mel_store, mel_
     summary = judge.summary_table(t)
     assert list(summary.index) == ["as labelled", "labels shifted"]
     with pytest.raises(GtzanError, match="dense"):
-        judge.embedding_model(vae.build_vae((16, 16), 3, 2).decoder)
+        judge.embedding_model(vae.build_vae((16, 16), vae.VAESpec(latent_dim=2), GENRES[:3]).decoder)
     assert sp.name == "song"
 
 
 def test_judge_classifier_reuses_notebook_03s_model_or_trains_one(mel_store, mel_classifier, tmp_path):
     s, _ = mel_store
     sp = mel_classifier["split"]
-    settings = dict(epochs=1, patience=1, batch_size=8, seed=0)
-    trained = judge.judge_classifier(tmp_path / "empty_run", s, sp, tmp_path / "out05", **settings)
+    settings = TrainSettings(epochs=1, patience=1, batch_size=8, seed=0, verbose=0)
+    trained = judge.judge_classifier(tmp_path / "empty_run", s, sp, tmp_path / "out05", settings)
     assert (
         "trained in notebook 05" in trained["source"] and (tmp_path / "out05" / "classifier" / "model.keras").exists()
     )
+    assert "notebook 03 left no vanilla CNN on mel" in trained["trained_here"] and trained["settings"] == settings
     # a run whose 03 has the model: it is loaded (same configuration), not trained again
     run = tmp_path / "run"
     nb03 = run / "03_vanilla_cnn" / "vanilla_cnn-mel-song"
-    experiment.run_experiment("vanilla_cnn", s, sp, nb03, verbose=0, **settings)
+    experiment.run_experiment("vanilla_cnn", s, sp, nb03, settings)
     stamp = (nb03 / "model.keras").stat().st_mtime_ns
-    reused = judge.judge_classifier(run, s, sp, tmp_path / "out05b", epochs=99)
-    assert reused["source"] == str(nb03) and reused["settings"]["epochs"] == 1
+    reused = judge.judge_classifier(run, s, sp, tmp_path / "out05b", settings.replace(epochs=99))
+    assert reused["source"] == str(nb03) and reused["settings"].epochs == 1 and reused["trained_here"] is None
     assert (nb03 / "model.keras").stat().st_mtime_ns == stamp and not (tmp_path / "out05b" / "classifier").exists()
 
 
 def test_reconstruction_and_augmentation_slices(mel_store, mel_classifier, tmp_path):
     s, _ = mel_store
-    model = vae.build_vae(s.params.shape, len(s.labels), latent_dim=3, mean=-40.0, std=15.0, filters=(4, 4, 8, 8))
+    model = vae.build_vae(s.params.shape, vae.VAESpec(latent_dim=3, filters=(4, 4, 8, 8)), s.labels, -40.0, 15.0)
     x, y = s.read([0, 1, 2]), s.y[[0, 1, 2]]
     recon, err = judge.reconstruction_db(model, x, y)
     assert recon.shape == x.shape and err.shape == (3,) and (err > 0).all()
@@ -118,8 +121,8 @@ def test_reconstruction_and_augmentation_slices(mel_store, mel_classifier, tmp_p
     # the augmented run is a different configuration: trained into its own folder, metrics say how many extras
     sp = mel_classifier["split"]
     kw = dict(epochs=1, patience=1, batch_size=8, seed=0, verbose=0)
-    plain = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "plain", **kw)
-    aug = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "aug", extra_train=(ax, ay), **kw)
+    plain = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "plain", TrainSettings(**kw))
+    aug = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "aug", TrainSettings(**kw), extra_train=(ax, ay))
     assert aug["metrics"]["config_key"] != plain["metrics"]["config_key"]
     assert aug["metrics"]["protocol"]["n_extra_train_slices"] == 2 * n
     assert aug["metrics"]["protocol"]["n_test_slices"] == plain["metrics"]["protocol"]["n_test_slices"]
@@ -180,7 +183,7 @@ def test_augmentation_summary_is_mean_and_std_over_folds_of_a_hand_made_case():
 def test_augmentation_is_refused_on_a_split_that_is_not_k_fold(mel_store, mel_classifier, tmp_path):
     s, _ = mel_store
     with pytest.raises(GtzanError, match="k-fold"):
-        augment.augmentation_kfold(tmp_path, s, mel_classifier["split"], tmp_path / "a", k=1, settings={}, vae_kw={})
+        augment.augmentation_kfold(tmp_path, s, mel_classifier["split"], tmp_path / "a", 1, {}, None, None)
 
 
 def test_resynthesis_inverts_in_bounded_chunks(mel_store, monkeypatch):

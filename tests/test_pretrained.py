@@ -19,6 +19,7 @@ from conftest import write_dataset  # noqa: E402
 
 from gtzan_utils.base.errors import GtzanError  # noqa: E402
 from gtzan_utils.classify import baseline, evaluate, experiment, models, pretrained
+from gtzan_utils.classify.settings import TrainSettings  # noqa: E402
 from gtzan_utils.data import dataset
 from gtzan_utils.features import splits, store  # noqa: E402
 from gtzan_utils.features.extract import FeatureParams, compute_song, musicnn_log_mel  # noqa: E402
@@ -270,11 +271,7 @@ def test_musicnn_head_trains_saves_and_predicts(musicnn_stores, tmp_path):
         s,
         split,
         tmp_path / "run",
-        epochs=1,
-        batch_size=8,
-        patience=1,
-        weights="MSD_musicnn",
-        train_base=False,
+        TrainSettings(epochs=1, batch_size=8, patience=1, weights="MSD_musicnn", train_base=False),
     )
     proto = r["metrics"]["protocol"]
     assert proto["pretrained"] == "MSD_musicnn" and proto["base"] == "frozen" and proto["backbone"] == "MSD_musicnn"

@@ -221,7 +221,7 @@ def _n_parameters(node) -> int:
     return len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs)
 
 
-def _pending_test_notebook_functions_take_settings_objects():
+def test_notebook_functions_take_settings_objects_not_long_argument_lists():
     too_many = []
     for nb in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
         for module, attr in sorted(notebook_calls(nb)):

@@ -20,6 +20,7 @@ from gtzan_utils.classify import (
     selection,
     training,  # noqa: E402
 )
+from gtzan_utils.classify.settings import TrainSettings  # noqa: E402
 from gtzan_utils.data import dataset
 from gtzan_utils.features import batches, splits, store
 from gtzan_utils.features.extract import FeatureParams  # noqa: E402
@@ -80,7 +81,9 @@ def test_song_level_is_the_mean_of_slice_probabilities():
 def test_run_experiment_writes_metrics_with_protocol(tiny_store, tmp_path):
     s, tracks = tiny_store
     sp = splits.song_split(tracks, seed=0)
-    r = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "exp", epochs=2, patience=2, verbose=0)
+    r = experiment.run_experiment(
+        "vanilla_cnn", s, sp, tmp_path / "exp", TrainSettings(epochs=2, patience=2, verbose=0)
+    )
     doc = json.loads((tmp_path / "exp" / "metrics.json").read_text())
     assert {"model", "kind", "protocol", "results", "versions", "config"} <= set(doc)
     p = doc["protocol"]
@@ -95,7 +98,9 @@ def test_run_experiment_writes_metrics_with_protocol(tiny_store, tmp_path):
     assert {"tensorflow", "keras", "librosa"} <= set(doc["versions"])
     assert (tmp_path / "exp" / "model.keras").exists() and len(r["history"]) == 2
     # the same configuration again: loaded and re-scored, not retrained
-    again = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "exp", epochs=2, patience=2, verbose=0)
+    again = experiment.run_experiment(
+        "vanilla_cnn", s, sp, tmp_path / "exp", TrainSettings(epochs=2, patience=2, verbose=0)
+    )
     assert again["results"]["song"]["accuracy"] == r["results"]["song"]["accuracy"]
     assert len(pd.read_csv(tmp_path / "exp" / "history.csv")) == 2
 
@@ -103,7 +108,7 @@ def test_run_experiment_writes_metrics_with_protocol(tiny_store, tmp_path):
 def test_paper_split_has_no_song_level(tiny_store, tmp_path):
     s, _ = tiny_store
     sp = splits.paper_split(s.manifest, seed=0)
-    r = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "p", epochs=1, verbose=0)
+    r = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "p", TrainSettings(epochs=1, verbose=0))
     assert set(k for k in r["results"] if not k.startswith("_")) == {"slice"}
     assert r["metrics"]["protocol"]["leaky"] is True
 
@@ -113,10 +118,10 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_store, tmp_path):
     sp = splits.song_split(tracks, seed=0)
     kw = dict(epochs=4, patience=10, verbose=0)
     with pytest.raises(KeyboardInterrupt):
-        experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "k", extra_callbacks=[Kill(1)], **kw)
+        experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "k", TrainSettings(**kw), callbacks=[Kill(1)])
     assert (tmp_path / "k" / "backup").exists() and not (tmp_path / "k" / "metrics.json").exists()
     seen = Epochs()
-    r = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "k", extra_callbacks=[seen], **kw)
+    r = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "k", TrainSettings(**kw), callbacks=[seen])
     assert seen.seen == [2, 3]  # continued after the two finished epochs, not from scratch
     assert r["history"].epoch.tolist() == [0, 1, 2, 3]
     assert not (tmp_path / "k" / "backup").exists()
@@ -125,7 +130,7 @@ def test_killed_training_resumes_from_its_checkpoint(tiny_store, tmp_path):
 def test_kfold_writes_mean_and_std(tiny_store, tmp_path):
     s, tracks = tiny_store
     sp = splits.kfold_split(tracks, seed=0, k=3)
-    r = experiment.run_split("vanilla_cnn", s, sp, tmp_path / "kf", epochs=1, verbose=0)
+    r = experiment.run_split("vanilla_cnn", s, sp, tmp_path / "kf", TrainSettings(epochs=1, verbose=0))
     doc = json.loads((tmp_path / "kf" / "metrics.json").read_text())
     assert len(doc["results"]["song"]["accuracy_per_fold"]) == 3
     assert doc["protocol"]["folds"] == 3 and doc["protocol"]["n_test_songs"] == 15
@@ -241,7 +246,12 @@ def test_training_windows_feed_training_and_the_slices_the_scores(tmp_path):
     assert len(w) == 15 * 5 and len(s) == 15 * 3  # 5 windows of 2 s every second against 3 slices
     sp = splits.song_split(tracks, seed=0)
     r = experiment.run_experiment(
-        "vanilla_cnn", s, sp, tmp_path / "w", epochs=3, min_epochs=2, min_epoch_slices=40, train_store=w, verbose=0
+        "vanilla_cnn",
+        s,
+        sp,
+        tmp_path / "w",
+        TrainSettings(epochs=3, min_epochs=2, min_epoch_slices=40, verbose=0),
+        train_store=w,
     )
     p = r["metrics"]["protocol"]
     assert p["train_store"] == w.path.name and p["train_hop_seconds"] == 1.0
@@ -250,12 +260,18 @@ def test_training_windows_feed_training_and_the_slices_the_scores(tmp_path):
     assert p["selection"]["kept_epoch"] >= 1 and p["selection"]["min_epochs"] == 2
     assert not list((tmp_path / "w").glob("selection-*")) and not (tmp_path / "w" / "best.keras").exists()
     cfg = json.loads((tmp_path / "w" / "config.json").read_text())
-    replay = experiment.settings_of(cfg, {"mfcc": w})
-    assert replay["train_store"] is w and experiment.same_settings(cfg, replay)
-    with pytest.raises(training.GtzanError, match="windows.json"):
-        experiment.settings_of(cfg, {})
+    replay = TrainSettings.from_config(cfg)
+    assert replay == TrainSettings(epochs=3, min_epochs=2, min_epoch_slices=40) and replay.verbose is None
+    assert (
+        experiment.experiment_config(
+            experiment.Experiment("vanilla_cnn", s, sp, tmp_path / "w", replay, train_store=w)
+        )["key"]
+        == cfg["key"]
+    )  # the replay names the same run
     with pytest.raises(training.GtzanError, match="split by song"):
-        experiment.run_experiment("vanilla_cnn", s, splits.paper_split(s.manifest), tmp_path / "p", train_store=w)
+        experiment.run_experiment(
+            "vanilla_cnn", s, splits.paper_split(s.manifest), tmp_path / "p", TrainSettings(), train_store=w
+        )
 
 
 # -- integrity (issue 9) -----------------------------------------------------------------------------------
@@ -267,10 +283,12 @@ def test_kfold_rerun_with_another_k_retrains_and_tests_every_song_once(tiny_stor
     """02 re-run with another KFOLD_K into the same run folder, then 03: no fold model may be reused."""
     s, tracks = tiny_store
     out = tmp_path / "kf"
-    experiment.run_split("vanilla_cnn", s, splits.kfold_split(tracks, seed=0, k=5), out, epochs=1, verbose=0)
+    experiment.run_split(
+        "vanilla_cnn", s, splits.kfold_split(tracks, seed=0, k=5), out, TrainSettings(epochs=1, verbose=0)
+    )
     k3 = splits.kfold_split(tracks, seed=0, k=3)
     seen = Epochs()
-    r = experiment.run_split("vanilla_cnn", s, k3, out, epochs=1, verbose=0, extra_callbacks=[seen])
+    r = experiment.run_split("vanilla_cnn", s, k3, out, TrainSettings(epochs=1, verbose=0), callbacks=[seen])
     assert seen.seen == [0, 0, 0]  # every one of the three folds trained again
     tested = _test_songs(k3)
     flat = [t for fold in tested for t in fold]
@@ -284,7 +302,7 @@ def test_kfold_rerun_with_another_k_retrains_and_tests_every_song_once(tiny_stor
 def test_kfold_results_pool_every_fold(tiny_store, tmp_path):
     s, tracks = tiny_store
     sp = splits.kfold_split(tracks, seed=0, k=3)
-    r = experiment.run_split("vanilla_cnn", s, sp, tmp_path / "kf", epochs=1, verbose=0)
+    r = experiment.run_split("vanilla_cnn", s, sp, tmp_path / "kf", TrainSettings(epochs=1, verbose=0))
     pooled = r["results"]
     assert pooled["pooled_folds"] == 3
     assert np.asarray(pooled["song"]["confusion"]).sum() == tracks.track_id.nunique()
@@ -313,11 +331,11 @@ def test_training_learns_separable_tones_and_is_deterministic(tiny_store, tmp_pa
     s, tracks = tiny_store
     sp = splits.kfold_split(tracks, seed=0, k=3)
     kw = dict(epochs=10, patience=10, batch_size=4, verbose=0)
-    a = experiment.run_split("vanilla_cnn", s, sp, tmp_path / "a", **kw)
+    a = experiment.run_split("vanilla_cnn", s, sp, tmp_path / "a", TrainSettings(**kw))
     assert tf_config.is_op_determinism_enabled()
     # 3 genres, one pitch band each: the CNN must do far better than chance (1/3) on songs it never saw
     assert a["results"]["song"]["accuracy"] >= 0.8  # measured: 1.0 (15 songs, 3 folds pooled)
-    b = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "b", **kw)
+    b = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "b", TrainSettings(**kw))
     first = a["folds"][0]
     np.testing.assert_array_equal(first["history"]["loss"].to_numpy(), b["history"]["loss"].to_numpy())
     for wa, wb in zip(first["model"].get_weights(), b["model"].get_weights()):
@@ -327,7 +345,7 @@ def test_training_learns_separable_tones_and_is_deterministic(tiny_store, tmp_pa
 def test_saved_normaliser_holds_the_training_rows_statistics(tiny_store, tmp_path):
     s, tracks = tiny_store
     sp = splits.song_split(tracks, seed=0)
-    r = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "n", epochs=1, verbose=0)
+    r = experiment.run_experiment("vanilla_cnn", s, sp, tmp_path / "n", TrainSettings(epochs=1, verbose=0))
     model = keras.models.load_model(tmp_path / "n" / "model.keras")
     layer = model.get_layer("train_stats")
     train_rows, _ = training.train_val_rows(s, sp)
@@ -354,10 +372,10 @@ def test_killed_fine_tuning_resumes_stage_two(tiny_store, tmp_path):
         max_train_slices=12,
     )
     with pytest.raises(KeyboardInterrupt):
-        experiment.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[Kill(2)], **kw)
+        experiment.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", TrainSettings(**kw), callbacks=[Kill(2)])
     assert (tmp_path / "ft" / "stage1.keras").exists() and (tmp_path / "ft" / "backup_stage2").exists()
     seen = Epochs()
-    r = experiment.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", extra_callbacks=[seen], **kw)
+    r = experiment.run_experiment("mobilenetv2", s, sp, tmp_path / "ft", TrainSettings(**kw), callbacks=[seen])
     assert seen.seen == [3]  # stage 1 is not trained again; stage 2 goes on after its finished epoch 2
     assert r["history"].epoch.tolist() == [0, 1, 2, 3]
     assert r["metrics"]["protocol"]["base"].startswith("frozen, then top 5 layers fine-tuned")

@@ -12,8 +12,12 @@ import soundfile as sf
 keras = pytest.importorskip("keras")
 
 from callbacks import Epochs, Kill  # noqa: E402
-from conftest import SR  # noqa: E402
+from conftest import (
+    SR,  # noqa: E402
+    vae_args,  # noqa: E402
+)
 
+from gtzan_utils.base.constants import GENRES  # noqa: E402
 from gtzan_utils.base.errors import GtzanError  # noqa: E402
 from gtzan_utils.features import splits
 from gtzan_utils.features.extract import FeatureParams  # noqa: E402
@@ -26,7 +30,7 @@ SHAPE = (32, 40)  # neither side a multiple of 16
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(0)
-    return vae.build_vae(input_shape=SHAPE, n_genres=10, latent_dim=4, mean=-30.0, std=12.0)
+    return vae.build_vae(SHAPE, vae.VAESpec(latent_dim=4), GENRES, mean=-30.0, std=12.0)
 
 
 def _x(n=4, seed=0):
@@ -40,7 +44,7 @@ def test_output_shapes_equal_input_shapes(model):
     assert z_mean.shape == z_log_var.shape == (4, 4)
     assert model.decode(z_mean, g).shape == x.shape
     assert model.sample(genre=3, n=5, seed=1).shape == (5, *SHAPE)
-    odd = vae.build_vae(input_shape=(20, 23), n_genres=3, latent_dim=2)
+    odd = vae.build_vae((20, 23), vae.VAESpec(latent_dim=2), GENRES[:3])
     assert tuple(odd((np.zeros((2, 20, 23), np.float32), np.array([0, 2]))).shape) == (2, 20, 23)
 
 
@@ -94,9 +98,9 @@ def test_kl_warmup_starts_at_zero_and_rises_per_batch():
 
 
 def test_generation_is_deterministic_and_exact_in_length(model):
-    a = gen.generate(model, "jazz", 1.3, seed=0, n_iter=4)
-    b = gen.generate(model, "jazz", 1.3, seed=0, n_iter=4)
-    c = gen.generate(model, 5, 1.3, seed=1, n_iter=4)
+    a = gen.generate(model, "jazz", 1.3, gen.Render(n_iter=4), seed=0)
+    b = gen.generate(model, "jazz", 1.3, gen.Render(n_iter=4), seed=0)
+    c = gen.generate(model, 5, 1.3, gen.Render(n_iter=4), seed=1)
     assert len(a) == round(1.3 * SR) and a.dtype == np.float32
     np.testing.assert_array_equal(a, b)
     assert not np.allclose(a, c)
@@ -120,15 +124,15 @@ def test_lowpass_removes_energy_above_the_cutoff(model):
     assert _energy_above(low, 2000) / _energy_above(noise, 2000) < 0.05
     high = gen.butter_filter(noise, SR, highpass_hz=4000)
     assert _energy_above(high, 4000) / _energy_above(high, 0) > 0.95
-    y = gen.generate(model, "rock", 1.0, seed=0, n_iter=4)
-    y_low = gen.generate(model, "rock", 1.0, seed=0, n_iter=4, lowpass_hz=1000)
+    y = gen.generate(model, "rock", 1.0, gen.Render(n_iter=4), seed=0)
+    y_low = gen.generate(model, "rock", 1.0, gen.Render(n_iter=4, lowpass_hz=1000), seed=0)
     # both peak-normalised: compare the share of energy above 2 kHz
     share_low = _energy_above(y_low, 2000) / _energy_above(y_low, 0)
     assert share_low / (_energy_above(y, 2000) / _energy_above(y, 0)) < 0.05
     with pytest.raises(GtzanError):
         gen.butter_filter(noise, SR, lowpass_hz=SR)
     with pytest.raises(GtzanError, match="not above the high-pass"):
-        gen.generate(model, "rock", 1.0, lowpass_hz=1000, highpass_hz=1000)
+        gen.generate(model, "rock", 1.0, gen.Render(lowpass_hz=1000, highpass_hz=1000))
 
 
 def test_join_slices_cross_fades_to_an_exact_length():
@@ -153,7 +157,9 @@ def test_written_wav_reads_back(tmp_path):
 def test_train_vae_writes_model_and_history(mel_store, tmp_path):
     s, tracks = mel_store
     sp = splits.song_split(tracks, seed=0)
-    r = vae.train_vae(s, sp, tmp_path / "vae", epochs=2, batch_size=8, latent_dim=4, warmup_epochs=2, verbose=0)
+    r = vae.train_vae(
+        s, sp, tmp_path / "vae", *vae_args(epochs=2, batch_size=8, latent_dim=4, warmup_epochs=2, verbose=0)
+    )
     assert (tmp_path / "vae" / "vae.keras").exists()
     h = pd.read_csv(tmp_path / "vae" / "vae_history.csv")
     assert len(h) == 2 and {"loss", "reconstruction", "kl", "beta", "val_kl"} <= set(h.columns)
@@ -183,27 +189,27 @@ def test_train_vae_learns_from_training_windows_in_epochs_of_a_minimum_size(mel_
 
     kw = dict(batch_size=8, latent_dim=2, warmup_epochs=1, filters=(4, 4, 8, 8), verbose=0)
     r = vae.train_vae(
-        s, sp, tmp_path / "v", epochs=2, train_store=w, min_epoch_slices=40, extra_callbacks=[Steps()], **kw
+        s, sp, tmp_path / "v", *vae_args(epochs=2, min_epoch_slices=40, **kw), train_store=w, callbacks=[Steps()]
     )
     assert r["config"]["train_store"] == w.path.name and r["config"]["n_train_slices"] == len(pool)
     assert r["train_store"] is w and list(r["train_rows"]) == sorted(pool)
     assert steps == [5, 5]  # 40 slices per epoch in batches of 8, though the pool is smaller
-    again = vae.train_vae(s, sp, tmp_path / "v", epochs=2, train_store=w, min_epoch_slices=40, **kw)
+    again = vae.train_vae(s, sp, tmp_path / "v", *vae_args(epochs=2, min_epoch_slices=40, **kw), train_store=w)
     assert again["config"] == r["config"]  # finished: loaded, with the same pool
     with pytest.raises(GtzanError, match="kind and shape"):
         vae.train_vae(
             s,
             sp,
             tmp_path / "x",
+            *vae_args(**kw),
             train_store=types.SimpleNamespace(params=FeatureParams(kind="mfcc"), path=tmp_path),
-            **kw,
         )
 
 
 def test_train_vae_takes_only_the_mel_store(tmp_path):
     fake = types.SimpleNamespace(params=FeatureParams(kind="mfcc"))
     with pytest.raises(GtzanError, match="mel"):
-        vae.train_vae(fake, None, tmp_path / "x")
+        vae.train_vae(fake, None, tmp_path / "x", *vae_args())
 
 
 def test_cli_generate_writes_a_wav_of_the_asked_length(tmp_path):
@@ -215,7 +221,7 @@ def test_cli_generate_writes_a_wav_of_the_asked_length(tmp_path):
     from gtzan_utils.generate.vae import build_vae
 
     model_path = tmp_path / "vae.keras"
-    build_vae(input_shape=(128, 44), latent_dim=4).save(model_path)
+    build_vae((128, 44), vae.VAESpec(latent_dim=4)).save(model_path)
     out = tmp_path / "out" / "jazz.wav"
     cmd = [
         sys.executable,
@@ -304,11 +310,11 @@ def test_pinv_inversion_is_close_to_nnls_and_unknown_inversions_are_refused(mel_
 
 
 def test_a_model_keeps_its_genre_labels(tmp_path):
-    m = vae.build_vae(input_shape=(16, 16), n_genres=2, latent_dim=2, labels=["jazz", "rock"])
+    m = vae.build_vae((16, 16), vae.VAESpec(latent_dim=2), ["jazz", "rock"])
     m.save(tmp_path / "v.keras")
     loaded = keras.models.load_model(tmp_path / "v.keras")
     assert loaded.labels == ["jazz", "rock"]
-    y = gen.generate(loaded, "rock", 0.5, n_iter=2, inverse="pinv")
+    y = gen.generate(loaded, "rock", 0.5, gen.Render(n_iter=2, inverse="pinv"))
     assert len(y) == int(0.5 * SR)
     with pytest.raises(GtzanError, match="jazz, rock"):
         gen.generate(loaded, "blues", 0.5)
@@ -324,13 +330,15 @@ def test_trained_samples_follow_the_genre(mel_store, tmp_path):
         s,
         sp,
         tmp_path / "v",
-        epochs=20,
-        min_epoch_slices=160,  # 20 steps of 8 an epoch: the 400 steps of 200 plain epochs, less overhead
-        batch_size=8,
-        latent_dim=4,
-        warmup_epochs=2,
-        filters=(8, 16, 32, 32),
-        verbose=0,
+        *vae_args(
+            epochs=20,
+            min_epoch_slices=160,
+            batch_size=8,
+            latent_dim=4,
+            warmup_epochs=2,
+            filters=(8, 16, 32, 32),
+            verbose=0,
+        ),
     )["model"]
     x, y = s.read(np.arange(len(s))), s.y
     peaks = {}
@@ -349,7 +357,7 @@ def test_samples_draw_the_fitted_output_spread(tmp_path):
     the decoded means, and the samples' spread over time grows with it. Before fitting the spread is 0 and samples
     are the means."""
     keras.utils.set_random_seed(0)
-    m = vae.build_vae(input_shape=SHAPE, n_genres=3, latent_dim=4, mean=-30.0, std=12.0, downsample=(4, 2))
+    m = vae.build_vae(SHAPE, vae.VAESpec(latent_dim=4, downsample=(4, 2)), GENRES[:3], mean=-30.0, std=12.0)
     np.testing.assert_array_equal(m.sample(1, 2, seed=3), m.decode(m.prior_codes(1, 2, seed=3), 1))
     x = _x(12)
     g = np.repeat([0, 1, 2], 4)
@@ -405,18 +413,18 @@ def test_killed_vae_training_resumes_where_it_stopped(mel_store, tmp_path):
     s, tracks = mel_store
     sp = splits.song_split(tracks, seed=0)
     with pytest.raises(KeyboardInterrupt):
-        vae.train_vae(s, sp, tmp_path / "v", epochs=4, extra_callbacks=[Kill(1)], **TINY)
+        vae.train_vae(s, sp, tmp_path / "v", *vae_args(epochs=4, **TINY), callbacks=[Kill(1)])
     assert (tmp_path / "v" / "vae_backup").exists() and not (tmp_path / "v" / "vae_config.json").exists()
     seen = Epochs()
-    r = vae.train_vae(s, sp, tmp_path / "v", epochs=4, extra_callbacks=[seen], **TINY)
+    r = vae.train_vae(s, sp, tmp_path / "v", *vae_args(epochs=4, **TINY), callbacks=[seen])
     assert seen.seen == [2, 3]  # continued after the two finished epochs, not from scratch
     assert r["history"].epoch.tolist() == [0, 1, 2, 3]
     assert not (tmp_path / "v" / "vae_backup").exists()
     again = Epochs()  # finished: loaded, not trained
-    vae.train_vae(s, sp, tmp_path / "v", epochs=4, extra_callbacks=[again], **TINY)
+    vae.train_vae(s, sp, tmp_path / "v", *vae_args(epochs=4, **TINY), callbacks=[again])
     assert again.seen == []
     other = Epochs()  # another configuration in the same folder starts afresh
-    r = vae.train_vae(s, sp, tmp_path / "v", epochs=2, extra_callbacks=[other], **TINY)
+    r = vae.train_vae(s, sp, tmp_path / "v", *vae_args(epochs=2, **TINY), callbacks=[other])
     assert other.seen == [0, 1] and r["history"].epoch.tolist() == [0, 1]
 
 
@@ -424,13 +432,13 @@ def test_a_cached_vae_is_keyed_by_the_split_members(mel_store, tmp_path):
     """Same split name, seed and fold, other songs: the VAE is trained again, not loaded (issue 9, item 1)."""
     s, tracks = mel_store
     sp = splits.song_split(tracks, seed=0)
-    vae.train_vae(s, sp, tmp_path / "v", epochs=1, **TINY)
+    vae.train_vae(s, sp, tmp_path / "v", *vae_args(epochs=1, **TINY))
     fold = sp.folds[0]
     moved = dict(fold, train=fold["train"][1:], test=fold["test"] + fold["train"][:1])
     sp2 = splits.Split(sp.name, sp.seed, sp.level, [moved], sp.leaky, sp.note, dict(sp.extra))
     assert sp2.members_key() != sp.members_key()
     seen = Epochs()
-    r = vae.train_vae(s, sp2, tmp_path / "v", epochs=1, extra_callbacks=[seen], **TINY)
+    r = vae.train_vae(s, sp2, tmp_path / "v", *vae_args(epochs=1, **TINY), callbacks=[seen])
     assert seen.seen == [0] and r["config"]["n_train_slices"] < len(sp.rows(s.manifest, "train"))
 
 
@@ -438,12 +446,12 @@ def test_free_bits_floor_the_kl_term(mel_store):
     s, _ = mel_store
     x, y = s.read([0, 1, 2, 3]), s.y[[0, 1, 2, 3]]
     m = vae.build_vae(
-        s.params.shape, len(s.labels), latent_dim=3, mean=-40.0, std=15.0, filters=(4, 4, 8, 8), free_bits=5.0
+        s.params.shape, vae.VAESpec(latent_dim=3, filters=(4, 4, 8, 8), free_bits=5.0), s.labels, -40.0, 15.0
     )
     rec, kl, kl_term = m._vae_losses(x, y, training=False)
     kl, kl_term = float(kl), float(kl_term)
     assert kl_term >= 3 * 5.0 - 1e-4 and kl_term >= kl  # each dimension counts at least 5 nats
-    m0 = vae.build_vae(s.params.shape, len(s.labels), latent_dim=3, mean=-40.0, std=15.0, filters=(4, 4, 8, 8))
+    m0 = vae.build_vae(s.params.shape, vae.VAESpec(latent_dim=3, filters=(4, 4, 8, 8)), s.labels, -40.0, 15.0)
     _, kl0, term0 = m0._vae_losses(x, y, training=False)
     assert float(term0) == pytest.approx(float(kl0))
 
@@ -477,15 +485,17 @@ def test_the_quick_vae_makes_samples_a_listener_assigns_to_their_genre(tmp_path)
         s,
         sp,
         tmp_path / "v",
-        epochs=25,
-        batch_size=q["BATCH_SIZE"],
-        latent_dim=q["LATENT_DIM"],
-        warmup_epochs=q["WARMUP_EPOCHS"],
-        free_bits=q["FREE_BITS"],
-        filters=tuple(int(v) for v in q["FILTERS"].split(",")),
-        downsample=parse.parse_size(q["DOWNSAMPLE"]),
-        learning_rate=q["LEARNING_RATE"],
-        verbose=0,
+        *vae_args(
+            epochs=25,
+            batch_size=q["BATCH_SIZE"],
+            latent_dim=q["LATENT_DIM"],
+            warmup_epochs=q["WARMUP_EPOCHS"],
+            free_bits=q["FREE_BITS"],
+            filters=tuple(int(v) for v in q["FILTERS"].split(",")),
+            downsample=parse.parse_size(q["DOWNSAMPLE"]),
+            learning_rate=q["LEARNING_RATE"],
+            verbose=0,
+        ),
     )["model"]
 
     def bands(x):  # 32 bands (as the quick listener sees them), mean level over time

@@ -57,6 +57,17 @@ def parse_size(text: str):
     return (h, w)
 
 
+def parse_weights(text):
+    """A ``WEIGHTS`` parameter: ``""``, ``"none"``, ``"None"`` and None mean no pretrained weights (None); any other
+    value (``imagenet``, ``cached``, a checkpoint, a file) is kept as it is.
+
+    Notebook: 04_transfer_learning
+    """
+    if text is None or str(text).strip().lower() in ("", "none"):
+        return None
+    return str(text).strip()
+
+
 def parse_train_base(text: str):
     """Notebook 04's ``TRAIN_BASE``: "auto" → None, "frozen" → False, "trained" → True.
 

@@ -49,6 +49,7 @@ import keras
 import numpy as np
 
 from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.base.parse import parse_weights
 
 BN_MOMENTUM = 0.9
 MIN_IMAGENET_SIDE = 32
@@ -106,7 +107,7 @@ def build_vanilla_cnn(
 ):
     """The paper's CNN. ``kind`` picks the paper's optimiser: RMSprop for MFCC inputs, Adam for mel inputs."""
     layers = keras.layers
-    if weights not in (None, "none"):
+    if parse_weights(weights) is not None:
         raise GtzanError("vanilla_cnn has no pretrained weights: leave WEIGHTS empty for it")
     inputs, x, _ = _stem(input_shape, mean, variance, input_size)
     for i in range(3):
@@ -152,8 +153,7 @@ def not_run_reason(model_name: str, weights) -> str | None:
 
 def _imagenet_base(app: str, input_shape, weights):
     cls = {"mobilenetv2": keras.applications.MobileNetV2, "densenet121": keras.applications.DenseNet121}[app]
-    if weights in ("", "none"):
-        weights = None
+    weights = parse_weights(weights)
     if weights == "cached":  # only reached when the file is there (see not_run_reason)
         weights = "imagenet"
     if weights not in (None, "imagenet"):
@@ -270,9 +270,10 @@ def _build_musicnn(
     layers = keras.layers
     if input_size:
         raise GtzanError("musicnn takes its store slices whole (any length): leave the input size empty for it")
-    if weights not in (None, "none", "", "pretrained", "musicnn", checkpoint):
+    weights = parse_weights(weights)
+    if weights not in (None, "pretrained", "musicnn", checkpoint):
         raise GtzanError(f"weights of {checkpoint} must be 'pretrained', {checkpoint!r} or None, not {weights!r}")
-    pretrained = weights not in (None, "none", "")
+    pretrained = weights is not None
     backbone = build_backbone(checkpoint, weights=pretrained)
     inputs = keras.Input(shape=tuple(input_shape), name="features")
     x = layers.Permute((2, 1), name="to_frames")(inputs)

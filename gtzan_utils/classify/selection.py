@@ -15,6 +15,7 @@ import numpy as np
 
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.base.files import write_json
+from gtzan_utils.classify.settings import MONITORS
 
 
 class KeepBest(keras.callbacks.Callback):
@@ -106,10 +107,6 @@ class KeepBest(keras.callbacks.Callback):
         """Delete the state files (the finished model holds the kept weights)."""
         self.state_path.unlink(missing_ok=True)
         self.weights_path.unlink(missing_ok=True)
-
-
-#: What :class:`KeepBest` may watch.
-MONITORS = ("val_loss", "val_accuracy")
 
 
 def epoch_size(n_song_slices: int, pool: int, min_slices: int = 0, max_slices: int | None = None) -> int | None:

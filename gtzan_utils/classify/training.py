@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -26,6 +27,7 @@ from gtzan_utils.base import files
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.base.progress import in_papermill
 from gtzan_utils.classify.selection import KeepBest
+from gtzan_utils.classify.settings import TrainSettings
 from gtzan_utils.features.batches import StoreBatches
 
 
@@ -94,50 +96,47 @@ def train_val_rows(store, split, fold: int = 0, max_train_slices: int | None = N
     return train_rows, val_rows
 
 
-def fit(
-    model,
-    store,
-    train_rows,
-    val_rows,
-    out_dir,
-    epochs: int,
-    batch_size: int = 32,
-    patience: int = 6,
-    seed: int = 0,
-    verbose: int | None = None,
-    extra_callbacks=(),
-    initial_epoch: int = 0,
-    extra_train=None,
-    backup: str = "backup",
-    per_epoch: int | None = None,
-    val_store=None,
-    min_epochs: int = 0,
-    monitor: str = "val_loss",
-):
-    """``model.fit`` on batches from the store with the run's callbacks; resumes from ``out_dir/<backup>`` (one
-    backup folder per training stage, so that a stage never restores another stage's state).
-    ``extra_train=(X, y)``: in-memory slices added to the training batches only. ``per_epoch``: examples drawn
-    afresh for each epoch (:func:`epoch_size`). ``val_store``: where ``val_rows`` live, when training reads
-    another store (the overlapping training windows). Returns the :class:`KeepBest` selection, whose kept
-    epoch's weights the model holds afterwards."""
+@dataclass(frozen=True, eq=False)
+class Feed:
+    """What one training run reads: ``train_rows`` of ``store`` (drawn afresh, ``per_epoch`` examples an epoch:
+    :func:`gtzan_utils.classify.selection.epoch_size`; None: each once), ``val_rows`` of ``val_store`` (default
+    ``store``: another one when training reads the overlapping training windows), and ``extra=(X, y)``: in-memory
+    slices added to the training batches only."""
+
+    store: object
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+    val_store: object = None
+    extra: tuple | None = None
+    per_epoch: int | None = None
+
+
+def fit(model, feed: Feed, out_dir, settings: TrainSettings, *, stage: str = "backup", initial_epoch=0, callbacks=()):
+    """``model.fit`` on batches of ``feed`` with the run's callbacks, for ``settings.epochs`` epochs (counted from 0,
+    so a stage that starts at ``initial_epoch`` runs to ``settings.epochs``); resumes from ``out_dir/<stage>`` (one
+    backup folder per training stage, so that a stage never restores another stage's state). Returns the
+    :class:`KeepBest` selection, whose kept epoch's weights the model holds afterwards."""
+    s = settings
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    select = KeepBest(out_dir, backup, monitor=monitor, min_epochs=min(min_epochs, epochs), patience=patience)
+    select = KeepBest(out_dir, stage, monitor=s.monitor, min_epochs=min(s.min_epochs, s.epochs), patience=s.patience)
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(out_dir / backup)),  # first: a kill resumes from the last epoch
+        keras.callbacks.BackupAndRestore(str(out_dir / stage)),  # first: a kill resumes from the last epoch
         select,
         keras.callbacks.CSVLogger(str(out_dir / "history.csv"), append=True),
-        *extra_callbacks,
+        *callbacks,
     ]
-    train = StoreBatches(store, train_rows, batch_size, shuffle=True, seed=seed, extra=extra_train, per_epoch=per_epoch)
-    val = StoreBatches(val_store or store, val_rows, batch_size) if len(val_rows) else None
+    train = StoreBatches(
+        feed.store, feed.train_rows, s.batch_size, shuffle=True, seed=s.seed, extra=feed.extra, per_epoch=feed.per_epoch
+    )
+    val = StoreBatches(feed.val_store or feed.store, feed.val_rows, s.batch_size) if len(feed.val_rows) else None
     model.fit(
         train,
         validation_data=val,
-        epochs=epochs,
+        epochs=s.epochs,
         callbacks=callbacks,
         initial_epoch=initial_epoch,
-        verbose=default_verbose() if verbose is None else verbose,
+        verbose=default_verbose() if s.verbose is None else s.verbose,
     )
     return select
 

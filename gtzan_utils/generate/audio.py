@@ -9,7 +9,9 @@ and the same for the same seed. Shown in notebook 05_vae_generation.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -143,24 +145,53 @@ def genre_index(genre, labels=GENRES) -> int:
     raise GtzanError(f"unknown genre {genre!r}: use one of {', '.join(labels)} (or their index 0..{len(labels) - 1})")
 
 
-def generate(
-    model,
-    genre,
-    seconds: float,
-    seed=0,
-    sr=SR,
-    lowpass_hz=None,
-    highpass_hz=None,
-    labels=None,
-    n_iter=32,
-    crossfade_s=0.05,
-    inverse: str = INVERSE,
-) -> np.ndarray:
-    """``seconds`` of audio of ``genre`` (name or index in ``labels``, by default the model's) from a CVAE:
-    float32, peak 0.9, exactly ``round(seconds * sr)`` samples, the same for the same ``seed``.
+@dataclass(frozen=True)
+class Render:
+    """How log-mel pictures become a clip: the mel inversion (``inverse``, see :func:`mel_db_to_audio`), Griffin-Lim
+    iterations (``n_iter``), optional Butterworth filters (``lowpass_hz``, ``highpass_hz``; 0 or None: off) and
+    the cross-fade between slices. A bad inversion or band raises GtzanError when the object is made.
 
     Notebook: 05_vae_generation
     """
+
+    n_iter: int = 32
+    inverse: str = INVERSE
+    lowpass_hz: float | None = None
+    highpass_hz: float | None = None
+    crossfade_s: float = 0.05
+    sr: int = SR
+
+    def __post_init__(self):
+        if self.inverse not in INVERSIONS:
+            raise GtzanError(f"unknown mel inversion {self.inverse!r}: use one of {', '.join(INVERSIONS)}")
+        object.__setattr__(self, "lowpass_hz", float(self.lowpass_hz) if self.lowpass_hz else None)
+        object.__setattr__(self, "highpass_hz", float(self.highpass_hz) if self.highpass_hz else None)
+        check_cutoffs(self.sr, self.lowpass_hz, self.highpass_hz)
+
+    def replace(self, **changes) -> Render:
+        """A copy with some fields changed (e.g. the filters of the clips, not of the judged slices).
+
+        Notebook: 05_vae_generation
+        """
+        return dataclasses.replace(self, **changes)
+
+    def invert(self, mels_db, seed: int = 0) -> np.ndarray:
+        """:func:`mel_db_to_audio` with this inversion (no filters)."""
+        return mel_db_to_audio(mels_db, sr=self.sr, n_iter=self.n_iter, random_state=seed, inverse=self.inverse)
+
+
+def _peak(y) -> np.ndarray:
+    peak = float(np.max(np.abs(y))) if len(y) else 0.0
+    return (y * (PEAK / peak) if peak > 0 else y).astype(np.float32)
+
+
+def generate(model, genre, seconds: float, render: Render | None = None, seed=0, labels=None) -> np.ndarray:
+    """``seconds`` of audio of ``genre`` (name or index in ``labels``, by default the model's) from a CVAE, made as
+    ``render`` says: float32, peak 0.9, exactly ``round(seconds * sr)`` samples, the same for the same ``seed``.
+
+    Notebook: 05_vae_generation
+    """
+    render = render or Render()
     gi = genre_index(genre, labels or getattr(model, "labels", GENRES))
     try:
         seconds = float(seconds)
@@ -168,20 +199,17 @@ def generate(
         raise GtzanError(f"seconds must be a number, got {seconds!r}") from None
     if not seconds > 0 or not math.isfinite(seconds):
         raise GtzanError(f"seconds must be > 0, got {seconds}")
+    sr = render.sr
     n_samples = int(round(seconds * sr))
-    check_cutoffs(sr, lowpass_hz, highpass_hz)  # before the slow part
     if n_samples < 1:
         raise GtzanError(f"{seconds} s is less than one sample at {sr} Hz")
     frames = int(model.slice_shape[1])
     slice_len = (frames - 1) * HOP_LENGTH  # what Griffin-Lim returns for centred frames
-    xf = min(int(round(crossfade_s * sr)), slice_len // 2)
+    xf = min(int(round(render.crossfade_s * sr)), slice_len // 2)
     n_slices = max(1, math.ceil((n_samples - xf) / (slice_len - xf)))
-    mels = model.sample(gi, n_slices, seed)
-    audio = mel_db_to_audio(mels, sr=sr, n_iter=n_iter, random_state=seed, inverse=inverse)
+    audio = render.invert(model.sample(gi, n_slices, seed), seed)
     y = join_slices(list(audio), n_samples, sr, crossfade_s=xf / sr)
-    y = butter_filter(y, sr, lowpass_hz=lowpass_hz, highpass_hz=highpass_hz)
-    peak = float(np.max(np.abs(y))) if len(y) else 0.0
-    return (y * (PEAK / peak) if peak > 0 else y).astype(np.float32)
+    return _peak(butter_filter(y, sr, lowpass_hz=render.lowpass_hz, highpass_hz=render.highpass_hz))
 
 
 def write_wav(path, y, sr=SR) -> Path:
@@ -217,17 +245,15 @@ def interpolate(model, genre_a, genre_b, steps: int = 4, seed: int = 0, labels=N
     return model.decode(z, onehot), t
 
 
-def audio_strip(
-    mels_db, seconds_each: float, sr=SR, seed: int = 0, crossfade_s: float = 0.05, **inverse_kw
-) -> np.ndarray:
-    """Log-mel slices → one clip: each slice inverted, cut to its first ``seconds_each`` and cross-faded to the
-    next; peak 0.9. Returns the float32 waveform.
+def audio_strip(mels_db, seconds_each: float, render: Render | None = None, seed: int = 0) -> np.ndarray:
+    """Log-mel slices → one clip: each slice inverted as ``render`` says, cut to its first ``seconds_each`` and
+    cross-faded to the next; peak 0.9. Returns the float32 waveform.
 
     Notebook: 05_vae_generation (the interpolation strip)
     """
-    audio = mel_db_to_audio(mels_db, sr=sr, random_state=seed, **inverse_kw)
-    n_each = int(round(seconds_each * sr))
-    xf = int(round(crossfade_s * sr))
-    y = join_slices([s[:n_each] for s in audio], len(audio) * n_each - (len(audio) - 1) * xf, sr, crossfade_s=xf / sr)
-    peak = float(np.max(np.abs(y))) if len(y) else 0.0
-    return (y * (PEAK / peak) if peak > 0 else y).astype(np.float32)
+    render = render or Render()
+    audio = render.invert(mels_db, seed)
+    n_each = int(round(seconds_each * render.sr))
+    xf = int(round(render.crossfade_s * render.sr))
+    n = len(audio) * n_each - (len(audio) - 1) * xf
+    return _peak(join_slices([s[:n_each] for s in audio], n, render.sr, crossfade_s=xf / render.sr))

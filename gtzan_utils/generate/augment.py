@@ -9,34 +9,36 @@ difference. Shown in notebook 05_vae_generation.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from gtzan_utils.base import layout
 from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.base.files import read_json
 
 LEVELS = ("slice", "song")
 
 
-def _nb03_fold_dir(run_dir, store, split, fold: int, settings: dict):
-    """Notebook 03's folder of this fold when it was trained with exactly ``settings`` (else None)."""
-    from gtzan_utils.classify.experiment import same_settings
+def _nb03_fold_dir(run_dir, store, split, fold: int, listener: dict):
+    """Notebook 03's folder of this fold when it was trained exactly as the ``listener`` was (its settings and
+    training windows), else None."""
+    from gtzan_utils.classify.settings import TrainSettings
 
     row = layout.experiment_dir(
         layout.notebook_dir(run_dir, layout.VANILLA_CNN), "vanilla_cnn", store.params.kind, split.name
     )
     d = layout.fold_dir(row, fold)
-    cfg_path = d / "config.json"
-    if not (cfg_path.exists() and (d / "model.keras").exists()):
+    cfg = read_json(d / "config.json")
+    if cfg is None or not (d / "model.keras").exists():
         return None
-    cfg = json.loads(cfg_path.read_text())
+    windows = listener.get("train_store")
     same = (
         cfg.get("store") == store.path.name
         and cfg.get("fold") == fold
         and cfg.get("split_members") == split.members_key(fold)
-        and same_settings(cfg, settings)
+        and TrainSettings.from_config(cfg) == listener["settings"]
+        and cfg.get("train_store") == (None if windows is None else windows.path.name)
     )
     return d if same else None
 
@@ -63,59 +65,56 @@ def summarize(folds: list[dict]) -> dict:
     return out
 
 
-def augmentation_kfold(
-    run_dir, store, split, out_dir, *, k: int, settings: dict, vae_kw: dict, seed: int = 0, verbose: int = 0
-) -> dict:
+def _fold(run_dir, store, split, out_dir: Path, fold: int, k: int, listener: dict, vae: tuple) -> dict:
+    """One fold: the classifier without generated slices (notebook 03's when it trained the same way), a VAE of
+    that fold's training songs, the classifier again with ``k`` of its slices per genre added to training."""
+    from gtzan_utils.classify.experiment import run_experiment
+    from gtzan_utils.generate.judge import augment_slices
+    from gtzan_utils.generate.vae import train_vae
+
+    settings, windows = listener["settings"], listener.get("train_store")
+    given = _nb03_fold_dir(run_dir, store, split, fold, listener)
+    without_dir = given or layout.fold_dir(out_dir / "without", fold)
+    without = run_experiment("vanilla_cnn", store, split, without_dir, settings, fold=fold, train_store=windows)
+    gen = train_vae(store, split, out_dir / f"vae_fold{fold}", *vae, fold=fold)
+    extra = augment_slices(gen["model"], k, seed=vae[0].seed)
+    with_dir = layout.fold_dir(out_dir / f"with-k{k}", fold)
+    with_extra = run_experiment(
+        "vanilla_cnn", store, split, with_dir, settings, fold=fold, train_store=windows, extra_train=extra
+    )
+    return {
+        "fold": fold,
+        "without_source": str(without_dir),
+        "without": {lv: r["accuracy"] for lv, r in without["results"].items() if lv in LEVELS},
+        "with": {lv: r["accuracy"] for lv, r in with_extra["results"].items() if lv in LEVELS},
+        "n_test_songs": with_extra["metrics"]["protocol"]["n_test_songs"],
+    }
+
+
+def augmentation_kfold(run_dir, store, split, out_dir, k: int, listener: dict, vae_settings, vae_spec) -> dict:
     """The augmentation experiment on every fold of ``split`` (a ``kfold`` split); files under ``out_dir``
-    (``vae_fold<i>``, ``without/fold_<i>``, ``with-k<k>/fold_<i>``). ``settings``: the classifier's training
-    settings (the listener's); ``vae_kw``: :func:`gtzan_utils.generate.vae.train_vae` settings.
+    (``vae_fold<i>``, ``without/fold_<i>``, ``with-k<k>/fold_<i>``). ``listener``: what
+    :func:`gtzan_utils.generate.judge.judge_classifier` returned (the classifier's settings and training windows,
+    used with and without generated slices); ``vae_settings``, ``vae_spec``: each fold's VAE
+    (:func:`gtzan_utils.generate.vae.train_vae`).
 
     Returns :func:`summarize`'s dict plus ``k_per_genre``, ``folds`` (per fold: test accuracies without/with, where
     the model without came from) and ``protocol``.
 
     Notebook: 05_vae_generation
     """
-    from gtzan_utils.classify.experiment import run_experiment
-    from gtzan_utils.generate.judge import augment_slices
-    from gtzan_utils.generate.vae import train_vae
-
     if len(split.folds) < 2 or split.leaky:
         raise GtzanError(
             f"augmentation is measured on a k-fold split by song (every song tested once), not on "
             f"{split.name!r}: run 02 with SPLITS including kfold"
         )
     out_dir = Path(out_dir)
-    folds = []
-    for f in range(len(split.folds)):
-        given = _nb03_fold_dir(run_dir, store, split, f, settings)
-        without = run_experiment(
-            "vanilla_cnn", store, split, given or out_dir / "without" / f"fold_{f}", fold=f, verbose=verbose, **settings
-        )
-        gen = train_vae(store, split, out_dir / f"vae_fold{f}", fold=f, seed=seed, verbose=verbose, **vae_kw)
-        extra = augment_slices(gen["model"], k, seed=seed)
-        with_extra = run_experiment(
-            "vanilla_cnn",
-            store,
-            split,
-            out_dir / f"with-k{k}" / f"fold_{f}",
-            fold=f,
-            extra_train=extra,
-            verbose=verbose,
-            **settings,
-        )
-        folds.append(
-            {
-                "fold": f,
-                "without_source": str(given or out_dir / "without" / f"fold_{f}"),
-                "without": {lv: r["accuracy"] for lv, r in without["results"].items() if lv in LEVELS},
-                "with": {lv: r["accuracy"] for lv, r in with_extra["results"].items() if lv in LEVELS},
-                "n_test_songs": with_extra["metrics"]["protocol"]["n_test_songs"],
-            }
-        )
+    vae = (vae_settings, vae_spec)
+    folds = [_fold(run_dir, store, split, out_dir, f, k, listener, vae) for f in range(len(split.folds))]
     proto = {
         "split": split.name,
         "folds": len(split.folds),
-        "seed": seed,
+        "seed": vae_settings.seed,
         "n_test_songs": int(sum(f["n_test_songs"] for f in folds)),
         "note": "per fold: a VAE trained on that fold's training songs only; k generated slices per genre added "
         "to its training split only; same classifier settings with and without",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import keras
@@ -40,7 +41,7 @@ import pandas as pd
 from gtzan_utils.base import layout
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.features.extract import compute_slices
-from gtzan_utils.generate.audio import INVERSE, mel_db_to_audio
+from gtzan_utils.generate.audio import INVERSE, Render, mel_db_to_audio
 
 EMBEDDING_LAYER = "dense"
 
@@ -370,18 +371,35 @@ def _nb03_runs(run_dir, kind: str):
     return out
 
 
-def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
+def _window_store(cfg: dict, windows: dict):
+    """The training-window store a run's ``config.json`` names (None when it trained on the slices); GtzanError
+    naming it when notebook 02's index no longer lists it."""
+    name = cfg.get("train_store")
+    if not name:
+        return None
+    found = [w for w in windows.values() if w.path.name == name]
+    if not found:
+        raise GtzanError(
+            f"the training-window store {name} of this run is not in 02_preprocessing/windows.json: run "
+            f"notebook 02 again with the same parameters"
+        )
+    return found[0]
+
+
+def judge_classifier(run_dir, store, split, out_dir, fallback) -> dict:
     """The vanilla CNN that judges generated audio: notebook 03's model on this store and split (fold 0 of a
     k-fold split) when the run folder has one (loaded, not retrained: its configuration matches), otherwise one
     trained now into ``out_dir/classifier`` with notebook 03's recipe from another split of the run (its training
-    settings and training windows), or, where 03 did not run, with ``fallback`` settings (``epochs``, ...).
+    settings and training windows), or, where 03 did not run, with the ``fallback`` :class:`TrainSettings`.
 
-    Returns :func:`gtzan_utils.classify.experiment.run_experiment`'s dict plus ``settings`` (the training settings, so
-    that the augmentation run can use exactly the same) and ``source`` (where the model came from).
+    Returns :func:`gtzan_utils.classify.experiment.run_experiment`'s dict plus ``settings`` and ``train_store`` (how
+    it trained, so that the augmentation run can train exactly the same way), ``source`` (where the model came
+    from) and ``trained_here`` (whether notebook 05 trained it, and why, in one line; None when 03's was used).
 
     Notebook: 05_vae_generation
     """
-    from gtzan_utils.classify.experiment import TRAIN_SETTINGS, run_experiment, settings_of
+    from gtzan_utils.classify.experiment import run_experiment
+    from gtzan_utils.classify.settings import TrainSettings
     from gtzan_utils.features.store import open_windows
 
     windows = open_windows(layout.prep_dir(run_dir))
@@ -389,29 +407,30 @@ def judge_classifier(run_dir, store, split, out_dir, **fallback) -> dict:
     for d, cfg in runs:
         same_songs = cfg.get("split") == split.name and cfg.get("split_members") == split.members_key(0)
         if cfg.get("store") == store.path.name and cfg.get("fold") == 0 and same_songs:
-            settings = settings_of(cfg, windows)
-            run = run_experiment("vanilla_cnn", store, split, d, **settings)
-            return {**run, "settings": settings, "source": str(d)}
+            settings, train_store = TrainSettings.from_config(cfg), _window_store(cfg, windows)
+            run = run_experiment("vanilla_cnn", store, split, d, settings, train_store=train_store)
+            return {**run, "settings": settings, "train_store": train_store, "source": str(d), "trained_here": None}
     out = Path(out_dir) / "classifier"
     same_store = [(d, cfg) for d, cfg in runs if cfg.get("store") == store.path.name and cfg.get("split") != "paper"]
     if same_store:
         d, cfg = same_store[0]
-        settings = settings_of(cfg, windows)
+        settings, train_store = TrainSettings.from_config(cfg), _window_store(cfg, windows)
         how = f"notebook 03's recipe of {d.relative_to(Path(run_dir))}"
     else:
-        settings = {k: fallback.get(k) for k in TRAIN_SETTINGS if fallback.get(k) is not None}
-        how = "the fallback settings"
-    run = run_experiment("vanilla_cnn", store, split, out, **settings)
+        settings, train_store = fallback, None
+        how = f"CLASSIFIER_EPOCHS={fallback.epochs}"
+    why = f"notebook 03 left no vanilla CNN on {store.params.kind} for the {split.name} split"
+    run = run_experiment("vanilla_cnn", store, split, out, settings, train_store=train_store)
     return {
         **run,
         "settings": settings,
+        "train_store": train_store,
         "source": f"{out} (trained in notebook 05 with {how}: 03 had none for this split)",
+        "trained_here": f"{why}: this notebook trained its own listener with {how} ({out})",
     }
 
 
-def vae_protocol(
-    split, store, test_rows, listener: dict, n_per_genre: int, inverse: str, n_iter: int, seed: int
-) -> dict:
+def vae_protocol(split, store, test_rows, listener: dict, settings: JudgeSettings) -> dict:
     """How the judging figures were made, as a dict: split, reference set, slices per genre, mel inversion, listener.
 
     Notebook: 05_vae_generation
@@ -419,13 +438,13 @@ def vae_protocol(
     return {
         "split": split.name,
         "leaky": split.leaky,
-        "seed": seed,
+        "seed": settings.seed,
         "reference": "real test slices of the split",
         "n_test_songs": int(store.manifest.track_id.iloc[test_rows].nunique()),
         "n_test_slices": int(len(test_rows)),
-        "n_per_genre": n_per_genre,
-        "inverse": inverse,
-        "griffin_lim_iterations": n_iter,
+        "n_per_genre": settings.n_per_genre,
+        "inverse": settings.render.inverse,
+        "griffin_lim_iterations": settings.render.n_iter,
         "embedding": f"{EMBEDDING_LAYER} layer of the listener",
         "listener": listener["source"],
         "listener_test_accuracy": {k: v["accuracy"] for k, v in listener["metrics"]["results"].items()},
@@ -544,61 +563,38 @@ def cached_real_embeddings(stores: dict, store, checkpoint: str = PRETRAINED_CHE
         return None
 
 
-def judge_generated(
-    vae,
-    store,
-    split,
-    embedder,
-    *,
-    n_per_genre: int,
-    n_iter: int,
-    inverse: str,
-    seed: int = 0,
-    pretrained: str = PRETRAINED_CHECKPOINT,
-    n_pretrained_train: int = 20,
-    real_embeddings=None,
-    train_store=None,
-    train_rows=None,
-) -> dict:
-    """Every judging set of the module docstring, scored by the in-domain listener (``embedder``, from
-    :func:`embedding_model`) and, when ``pretrained`` names an installed musicnn checkpoint, by the pretrained
-    one: FAD against the real test slices' audio and the accuracy of a standardised logistic regression fitted
-    on musicnn embeddings of ``n_pretrained_train`` real training slices per genre.
-
-    ``real_embeddings`` (from :func:`cached_real_embeddings`): the real slices' musicnn embeddings cached with
-    the run's ``musicnn`` store, row for row the same slices as ``store``; then the real sets are not embedded
-    again and the logistic regression learns from every training slice. Without it, the real slices' audio is
-    re-read and embedded here.
-
-    Every set has ``n_per_genre`` slices per genre, the genre-mean baseline too (its mean spectrum inverted with
-    ``n_per_genre`` different Griffin-Lim phases), so that Fréchet distances compare sets of equal size.
-    Mel → audio inversions run in bounded chunks. Every set also gets its distance to the nearest training slice
-    (:func:`judge_sets`' ``nearest``): in dB against what the VAE learnt from (``train_rows`` of ``train_store``, as
-    :func:`gtzan_utils.generate.vae.train_vae` returns them; by default every training slice of the split), and in
-    musicnn space against the training slices. Returns
-    ``{"judged": judge_sets table, "pretrained": status line, "test": (x, y), "n_per_genre"}``.
+@dataclass(frozen=True)
+class JudgeSettings:
+    """How generated audio is judged: ``n_per_genre`` slices per genre in every set; ``seed``; the pretrained
+    listener's checkpoint (``pretrained``; "" skips it) and, without cached embeddings, ``n_pretrained_train`` real
+    training slices per genre for its classifier; ``render``: the mel inversion (no filters).
 
     Notebook: 05_vae_generation
     """
-    m = store.manifest
-    params = store.params
-    test_rows, val_rows, train_rows = (split.rows(m, s) for s in ("test", "val", "train"))
-    val_pick = pick_per_genre(store, val_rows, n_per_genre, seed=seed)
+
+    n_per_genre: int = 20
+    seed: int = 0
+    pretrained: str = PRETRAINED_CHECKPOINT
+    n_pretrained_train: int = 20
+    render: Render = field(default_factory=Render)
+
+
+def _judging_sets(vae, store, split, settings: JudgeSettings, embed):
+    """The five sets of :data:`SETS` (features, labels) with the musicnn embeddings of those heard as audio, and
+    the validation rows picked for the real set."""
+    m, params, seed = store.manifest, store.params, settings.seed
+    val_pick = pick_per_genre(store, split.rows(m, "val"), settings.n_per_genre, seed=seed)
     x_val, y_val = store.read(val_pick), store.y[val_pick]
-    x_test, y_test = store.read(test_rows), store.y[test_rows]
-    gen_x, gen_y = sample_per_genre(vae, n_per_genre, seed=seed)
-    means = genre_means(store, train_rows)
-    present = np.repeat(np.flatnonzero(np.isfinite(means).all(axis=(1, 2))), n_per_genre)
-    embed, status = pretrained_embedder(pretrained, params.sr)
-    kw = dict(n_iter=n_iter, inverse=inverse, seed=seed, embed=embed)
+    gen_x, gen_y = sample_per_genre(vae, settings.n_per_genre, seed=seed)
+    means = genre_means(store, split.rows(m, "train"))
+    present = np.repeat(np.flatnonzero(np.isfinite(means).all(axis=(1, 2))), settings.n_per_genre)
+    r = settings.render
 
     def heard(mels):
-        out = resynthesize(mels, params, **kw)
+        out = resynthesize(mels, params, n_iter=r.n_iter, seed=seed, inverse=r.inverse, embed=embed)
         return out if embed is not None else (out, None)
 
-    vae_audio, vae_emb = heard(gen_x)
-    mean_audio, mean_emb = heard(means[present])
-    real_audio, real_emb = heard(x_val)
+    (vae_audio, vae_emb), (mean_audio, mean_emb), (real_audio, real_emb) = map(heard, (gen_x, means[present], x_val))
     sets = {
         SETS[0]: (x_val, y_val),
         SETS[1]: (gen_x, gen_y),
@@ -606,40 +602,71 @@ def judge_generated(
         SETS[3]: (mean_audio, present),
         SETS[4]: (real_audio, y_val),
     }
+    return sets, {SETS[2]: vae_emb, SETS[3]: mean_emb, SETS[4]: real_emb}, val_pick
+
+
+def _pretrained_listener(store, split, settings: JudgeSettings, embed, real_embeddings, heard: dict, val_pick):
+    """musicnn's side of the judging: the reference (real test slices), a classifier fitted on real training slices'
+    embeddings, every set's embeddings; and the training embeddings used for the nearest-slice distances."""
+    m = store.manifest
+    train_rows = split.rows(m, "train")
+    if real_embeddings is not None:  # every training slice, embedded once with the run's musicnn store
+        train_pick = train_rows
+
+        def real(rows):
+            return real_embeddings.read(rows)
+    else:
+        train_pick = pick_per_genre(store, train_rows, settings.n_pretrained_train, seed=settings.seed)
+
+        def real(rows):
+            return embed_store_rows(store, rows, embed)
+
+    train_emb = real(train_pick)
+    pre = {
+        "reference": real(split.rows(m, "test")),
+        "classifier": fit_embedding_classifier(train_emb, store.y[train_pick]),
+        "sets": {SETS[0]: real(val_pick), **heard},
+    }
+    return pre, train_emb
+
+
+def judge_generated(vae, store, split, embedder, settings: JudgeSettings, *, learnt_from=None, real_embeddings=None):
+    """Every judging set of the module docstring, scored by the in-domain listener (``embedder``, from
+    :func:`embedding_model`) and, when ``settings.pretrained`` names an installed musicnn checkpoint, by the
+    pretrained one: FAD against the real test slices' audio and the accuracy of a standardised logistic regression
+    fitted on musicnn embeddings of real training slices.
+
+    ``learnt_from``: what the VAE learnt from, ``(store, rows)`` — :func:`gtzan_utils.generate.vae.train_vae`
+    returns them as ``train_store`` and ``train_rows`` (the training windows when it learnt from them); None means
+    every training slice of ``split`` in ``store``. Every set's distance to its nearest training slice is measured
+    in dB against exactly those rows, and in musicnn space against the training slices' embeddings.
+    ``real_embeddings`` (from :func:`cached_real_embeddings`): the real slices' musicnn embeddings cached with the
+    run's ``musicnn`` store, row for row the same slices as ``store``; then the real sets are not embedded again
+    and the logistic regression learns from every training slice.
+
+    Every set has ``n_per_genre`` slices per genre, the genre-mean baseline too (its mean spectrum inverted with
+    different Griffin-Lim phases), so that Fréchet distances compare sets of equal size. Mel → audio inversions
+    run in bounded chunks. Returns ``{"judged": judge_sets table, "pretrained": status line, "test": (x, y),
+    "test_rows", "n_per_genre"}``.
+
+    Notebook: 05_vae_generation
+    """
+    test_rows = split.rows(store.manifest, "test")
+    x_test, y_test = store.read(test_rows), store.y[test_rows]
+    embed, status = pretrained_embedder(settings.pretrained, store.params.sr)
+    sets, heard, val_pick = _judging_sets(vae, store, split, settings, embed)
+    pool, rows = learnt_from if learnt_from is not None else (store, split.rows(store.manifest, "train"))
+    nearest = {"store": pool, "rows": np.asarray(rows)}
     pre = None
     if embed is not None:
-        if real_embeddings is not None:
-            train_pick = train_rows
-
-            def real(rows):
-                return real_embeddings.read(rows)
-        else:
-            train_pick = pick_per_genre(store, train_rows, n_pretrained_train, seed=seed)
-
-            def real(rows):
-                return embed_store_rows(store, rows, embed)
-
-        train_emb = real(train_pick)
-        clf = fit_embedding_classifier(train_emb, store.y[train_pick])
-        pre = {
-            "reference": real(test_rows),
-            "classifier": clf,
-            "sets": {
-                SETS[0]: real(val_pick),
-                SETS[2]: vae_emb,
-                SETS[3]: mean_emb,
-                SETS[4]: real_emb,
-            },
-        }
-    pool = train_store if train_store is not None else store
-    nearest = {"store": pool, "rows": split.rows(pool.manifest, "train") if train_rows is None else train_rows}
-    if pre is not None:  # every training slice with the run's cached embeddings, else the classifier's sample
-        nearest["embeddings"] = train_emb
+        pre, nearest["embeddings"] = _pretrained_listener(
+            store, split, settings, embed, real_embeddings, heard, val_pick
+        )
     judged = judge_sets(embedder, sets, (x_test, y_test), store.labels, pretrained=pre, nearest=nearest)
     return {
         "judged": judged,
         "pretrained": status,
         "test": (x_test, y_test),
         "test_rows": test_rows,
-        "n_per_genre": n_per_genre,
+        "n_per_genre": settings.n_per_genre,
     }

@@ -11,7 +11,6 @@ import pandas as pd
 from gtzan_utils.base.constants import SR
 from gtzan_utils.base.media import audio_player
 from gtzan_utils.base.progress import in_papermill
-from gtzan_utils.generate.audio import INVERSE
 
 
 def plot_vae_history(history: pd.DataFrame):
@@ -65,30 +64,21 @@ def plot_latent(z, y, labels, title: str = "latent codes (z_mean), first two pri
     return fig
 
 
-def vae_generator(
-    model, out_dir, seconds: float = 10.0, n_iter: int = 32, inverse: str = INVERSE, play_seconds: float = 10.0
-) -> None:
-    """Genre, duration, filters and seed → audio from a trained CVAE, saved as ``out_dir/<genre>-<s>s-seed<n>.wav``
-    and played inline; the widget is displayed (once) and None returned. Under papermill: one static example
-    (the first genre, default settings).
+def vae_generator(model, out_dir, render=None, seconds: float = 10.0, play_seconds: float = 10.0) -> None:
+    """Genre, duration, filters and seed → audio from a trained CVAE (inverted as ``render`` says, its filters set
+    by the widget), saved as ``out_dir/<genre>-<s>s-seed<n>.wav`` and played inline; the widget is displayed
+    (once) and None returned. Under papermill: one static example (the first genre, default settings).
 
     Notebook: 05_vae_generation
     """
     from IPython.display import display
 
-    from gtzan_utils.generate.audio import generate, write_wav
+    from gtzan_utils.generate.audio import Render, generate, write_wav
+
+    render = render or Render()
 
     def make(genre, secs, seed, lowpass, highpass):
-        y = generate(
-            model,
-            genre,
-            secs,
-            seed=seed,
-            lowpass_hz=lowpass or None,
-            highpass_hz=highpass or None,
-            n_iter=n_iter,
-            inverse=inverse,
-        )
+        y = generate(model, genre, secs, render.replace(lowpass_hz=lowpass, highpass_hz=highpass), seed=seed)
         path = write_wav(Path(out_dir) / f"{genre}-{secs:g}s-seed{seed}.wav", y)
         print(
             f"{genre}, {len(y) / SR:.2f} s, seed {seed}, low-pass {lowpass or 'off'}, high-pass {highpass or 'off'}: "

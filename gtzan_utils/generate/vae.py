@@ -28,6 +28,8 @@ sampling       after training (:meth:`CVAE.fit_prior`): z from a full-covariance
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -37,11 +39,51 @@ import pandas as pd
 from gtzan_utils.base import files
 from gtzan_utils.base.constants import GENRES
 from gtzan_utils.base.errors import GtzanError
-from gtzan_utils.classify.training import config_key, train_stats, train_val_rows
+from gtzan_utils.base.files import write_json
+from gtzan_utils.base.resume import RunFolder
+from gtzan_utils.classify.settings import TrainSettings
+from gtzan_utils.classify.training import config_key, default_verbose, train_stats, train_val_rows
 
 BN_MOMENTUM = 0.9
-ARCHITECTURE = 7  # part of the configuration key: a model saved by an older architecture is trained again
+ARCHITECTURE = 8  # part of the configuration key: a model saved by another architecture is trained again
 FILTERS = (32, 64, 128, 128)
+
+
+@dataclass(frozen=True)
+class VAESpec:
+    """The VAE's own design, beside the :class:`TrainSettings` it trains with: ``latent_dim``; ``beta`` (weight
+    of the KL term once warmed up over ``warmup_epochs``); ``free_bits`` (nats per latent dimension that cost
+    nothing); ``filters`` (the 4 encoder convolutions' widths, mirrored by the decoder); ``downsample`` (mel bins,
+    frames averaged into the working grid).
+
+    Notebook: 05_vae_generation
+    """
+
+    latent_dim: int = 32
+    beta: float = 1.0
+    warmup_epochs: int = 5
+    free_bits: float = 0.0
+    filters: tuple[int, ...] = FILTERS
+    downsample: tuple[int, int] = (1, 1)
+
+    def __post_init__(self):
+        fix = object.__setattr__
+        fix(self, "filters", tuple(int(f) for f in self.filters))
+        fix(self, "downsample", tuple(int(v) for v in (self.downsample or (1, 1))))
+        if len(self.filters) != 4 or min(self.filters) < 1:
+            raise GtzanError(
+                f"the VAE needs 4 positive filter counts (one per encoder convolution), got {self.filters}"
+            )
+        if int(self.latent_dim) < 1 or len(self.downsample) != 2 or min(self.downsample) < 1:
+            raise GtzanError(f"LATENT_DIM must be >= 1 and DOWNSAMPLE two positive numbers, not {self}")
+        fix(self, "latent_dim", int(self.latent_dim))
+        fix(self, "warmup_epochs", int(self.warmup_epochs))
+        fix(self, "beta", float(self.beta))
+        fix(self, "free_bits", float(self.free_bits))
+
+    def to_dict(self) -> dict:
+        """The spec as plain JSON values (lists for the tuples)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
 
 
 def _pad16(n: int) -> int:
@@ -145,33 +187,19 @@ def _decoder(h, w, n_genres, latent_dim, filters, down=(1, 1)):
 class CVAE(keras.Model):
     """Genre-conditioned VAE; see the module docstring. Build it with :func:`build_vae`."""
 
-    def __init__(
-        self,
-        slice_shape=(128, 216),
-        n_genres=10,
-        latent_dim=32,
-        beta=1.0,
-        warmup_epochs=5,
-        mean=0.0,
-        std=1.0,
-        filters=FILTERS,
-        seed=0,
-        labels=None,
-        free_bits=0.0,
-        downsample=(1, 1),
-        **kwargs,
-    ):
+    def __init__(self, slice_shape=(128, 216), spec=None, mean=0.0, std=1.0, labels=GENRES, seed=0, **kwargs):
         super().__init__(**kwargs)
+        spec = VAESpec(**spec) if isinstance(spec, dict) else (spec or VAESpec())
+        self.spec = spec
         #: genre names in label order (the store's labels), so that a loaded model knows what it can make
-        self.labels = list(labels) if labels else list(GENRES[: int(n_genres)])
-        if len(self.labels) != int(n_genres):
-            raise GtzanError(f"{len(self.labels)} genre labels for {n_genres} genres")
+        self.labels = list(labels)
+        if not self.labels:
+            raise GtzanError("the VAE needs at least one genre label")
         self.slice_shape = tuple(int(v) for v in slice_shape)
         h, w = self.slice_shape
-        self.n_genres, self.latent_dim, self.filters = int(n_genres), int(latent_dim), tuple(filters)
-        self.beta, self.warmup_epochs, self.seed = float(beta), int(warmup_epochs), int(seed)
-        self.free_bits = float(free_bits)
-        self.downsample = tuple(int(v) for v in downsample)
+        self.n_genres, self.latent_dim, self.filters = len(self.labels), spec.latent_dim, spec.filters
+        self.beta, self.warmup_epochs, self.seed = spec.beta, spec.warmup_epochs, int(seed)
+        self.free_bits, self.downsample = spec.free_bits, spec.downsample
         self.mean_ = _as_rows(mean, h)
         self.std_ = np.maximum(_as_rows(std, h), 1e-6)
         self.encoder = _encoder(h, w, self.n_genres, self.latent_dim, self.filters, self.downsample)
@@ -224,17 +252,11 @@ class CVAE(keras.Model):
         return {
             "name": self.name,
             "slice_shape": list(self.slice_shape),
-            "n_genres": self.n_genres,
-            "latent_dim": self.latent_dim,
-            "beta": self.beta,
-            "warmup_epochs": self.warmup_epochs,
+            "spec": self.spec.to_dict(),
             "mean": plain(self.mean_),
             "std": plain(self.std_),
-            "filters": list(self.filters),
-            "seed": self.seed,
             "labels": self.labels,
-            "free_bits": self.free_bits,
-            "downsample": list(self.downsample),
+            "seed": self.seed,
         }
 
     @classmethod
@@ -469,43 +491,15 @@ class KLWarmup(keras.callbacks.Callback):
 
 
 def build_vae(
-    input_shape=(128, 216),
-    n_genres=10,
-    latent_dim=32,
-    beta=1.0,
-    warmup_epochs=5,
-    mean=0.0,
-    std=1.0,
-    filters=FILTERS,
-    labels=None,
-    free_bits: float = 0.0,
-    downsample=(1, 1),
-    learning_rate: float = 1e-3,
-) -> CVAE:
-    """A :class:`CVAE` for log-mel slices of ``input_shape``, compiled with Adam 1e-3.
+    input_shape=(128, 216), spec: VAESpec | None = None, labels=GENRES, mean=0.0, std=1.0, learning_rate=1e-3
+):
+    """A :class:`CVAE` of ``spec`` for log-mel slices of ``input_shape``, one genre per label, compiled with Adam.
 
     ``mean``/``std``: the training split's statistics in dB (scalars or one value per mel bin).
-    ``filters``: the 4 encoder convolutions' widths (the decoder mirrors them); the decoder's last, full-size
-    layers dominate the cost, so the quick profile halves or quarters them.
     """
     if len(input_shape) != 2:
         raise GtzanError(f"the VAE takes 2-D log-mel slices (n_mels, frames), not shape {tuple(input_shape)}")
-    if len(filters) != 4 or min(int(f) for f in filters) < 1:
-        raise GtzanError(f"the VAE needs 4 positive filter counts (one per encoder convolution), got {filters}")
-    model = CVAE(
-        input_shape,
-        n_genres,
-        latent_dim,
-        beta,
-        warmup_epochs,
-        mean,
-        std,
-        filters=filters,
-        labels=labels,
-        free_bits=free_bits,
-        downsample=downsample,
-        name="cvae",
-    )
+    model = CVAE(input_shape, spec or VAESpec(), mean, std, labels=labels, name="cvae")
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate))
     model.optimizer.build(model.trainable_variables)  # saved and loaded files then carry the same slots
     return model
@@ -544,140 +538,101 @@ def read_vae_history(path) -> pd.DataFrame:
     return files.read_history(path, ("epoch", "loss", "reconstruction", "kl", "beta"))
 
 
-def train_vae(
-    store,
-    split,
-    out_dir,
-    epochs=25,
-    batch_size=32,
-    latent_dim=32,
-    beta=1.0,
-    warmup_epochs=5,
-    seed=0,
-    verbose=2,
-    fold=0,
-    filters=FILTERS,
-    max_train_slices: int | None = None,
-    free_bits: float = 0.0,
-    downsample=(1, 1),
-    learning_rate: float = 1e-3,
-    extra_callbacks=(),
-    train_store=None,
-    min_epoch_slices: int = 0,
-) -> dict:
-    """Train a :class:`CVAE` on a ``mel`` store's training slices of ``split`` (validation on its val slices).
-    ``train_store``: the overlapping training windows of the same songs (notebook 02): the VAE and its fitted
-    prior then learn from those windows (at most ``max_train_slices`` of them, a seeded random subset).
-    ``min_epoch_slices``: an epoch draws at least that many slices (the training set reshuffled and repeated), so
-    that a few songs get as many steps as a large dataset's epoch: on 30 songs 8 plain epochs are 30 steps.
+#: Files of a VAE run that another configuration must not resume (besides vae_config.json and vae.keras).
+RESUME_FILES = ("vae_backup", "vae_history.csv")
 
-    Writes ``out_dir/vae.keras``, ``out_dir/vae_history.csv`` (loss, reconstruction, kl, beta per epoch) and
-    ``out_dir/vae_config.json`` (last: it marks the model as finished). A finished model with the same
-    configuration (which includes the exact split members) is loaded, not retrained; a killed run resumes from
-    ``out_dir/vae_backup`` at the epoch it had reached, like the classifiers; a run of another configuration
-    in the same folder starts afresh. Returns ``{"model", "history", "config"}`` (history as a DataFrame).
 
-    Notebook: 05_vae_generation
-    """
-    import json
-    import shutil
-
-    if store.params.kind != "mel":
-        raise GtzanError(f"the VAE is trained on the 'mel' store (128-bin log-mel in dB), not {store.params.kind!r}")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    pool = train_store if train_store is not None else store
-    if train_store is not None and (train_store.params.kind, train_store.params.shape) != ("mel", store.params.shape):
-        raise GtzanError(f"training windows {train_store.path.name} are not the mel slices' kind and shape")
-    train_rows, _ = train_val_rows(pool, split, fold, max_train_slices, seed)
-    val_rows = split.rows(store.manifest, "val", fold)
+def vae_config(store, split, settings: TrainSettings, spec: VAESpec, fold: int, learnt_from) -> dict:
+    """What names a VAE run (its hash is the cache key): the data (store, windows, the exact split members), the
+    design and the training settings. ``learnt_from``: (the store trained on, its rows)."""
+    pool, train_rows = learnt_from
     cfg = {
         "store": store.path.name,
-        **({"train_store": train_store.path.name} if train_store is not None else {}),
+        **({"train_store": pool.path.name} if pool is not store else {}),
         **split.identity(fold),
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "latent_dim": latent_dim,
-        "beta": beta,
-        "warmup_epochs": warmup_epochs,
-        "free_bits": free_bits,
-        "downsample": list(downsample),
-        "learning_rate": learning_rate,
-        "seed": seed,
-        "filters": list(filters),
+        "epochs": settings.epochs,
+        "batch_size": settings.batch_size,
+        **{k: v for k, v in spec.to_dict().items() if k != "filters"},
+        "learning_rate": settings.learning_rate or 1e-3,
+        "seed": settings.seed,
+        "filters": list(spec.filters),
         "architecture": ARCHITECTURE,
         "n_train_slices": int(len(train_rows)),
-        "n_val_slices": int(len(val_rows)),
+        "n_val_slices": int(len(split.rows(store.manifest, "val", fold))),
     }
-    if min_epoch_slices:
-        cfg["min_epoch_slices"] = int(min_epoch_slices)
-    key = config_key(cfg)
-    model_path, history_path = out_dir / "vae.keras", out_dir / "vae_history.csv"
-    config_path, started_path = out_dir / "vae_config.json", out_dir / "vae_started.json"
-    backup = out_dir / "vae_backup"
-    if model_path.exists() and config_path.exists() and json.loads(config_path.read_text()).get("key") == key:
-        return {
-            "model": keras.models.load_model(model_path),
-            "history": read_vae_history(history_path),
-            "config": cfg,
-            "train_store": pool,
-            "train_rows": train_rows,
-        }
-    started = json.loads(started_path.read_text()).get("key") if started_path.exists() else None
-    if started != key:  # nothing of this configuration to resume: clear what another one left
-        shutil.rmtree(backup, ignore_errors=True)
-        for stale in (history_path, model_path, config_path):
-            stale.unlink(missing_ok=True)
-        started_path.write_text(json.dumps({"key": key, **cfg}, indent=1))
-    keras.utils.set_random_seed(seed)
-    mean, var = train_stats(pool, train_rows)
-    model = build_vae(
-        store.params.shape,
-        len(store.labels),
-        latent_dim,
-        beta,
-        warmup_epochs,
-        mean[:, 0],
-        np.sqrt(var[:, 0]),
-        filters=filters,
-        labels=store.labels,
-        free_bits=free_bits,
-        downsample=downsample,
-        learning_rate=learning_rate,
-    )
+    if settings.min_epoch_slices:
+        cfg["min_epoch_slices"] = int(settings.min_epoch_slices)
+    return cfg
+
+
+def _fit_vae(model, train, val, out_dir: Path, settings: TrainSettings, callbacks=()) -> None:
+    """Fit on the in-memory training slices: plain epochs, or (``min_epoch_slices`` above their count) epochs of
+    that many slices reshuffled and repeated, so that a few songs get the steps of a large set's epoch."""
+    s = settings
     callbacks = [
-        keras.callbacks.BackupAndRestore(str(backup)),  # first: a killed run resumes at its last epoch
+        keras.callbacks.BackupAndRestore(str(out_dir / "vae_backup")),  # first: a killed run resumes at its epoch
         KLWarmup(),
-        keras.callbacks.CSVLogger(str(history_path), append=True),
-        *extra_callbacks,
+        keras.callbacks.CSVLogger(str(out_dir / "vae_history.csv"), append=True),
+        *callbacks,
     ]
-    # the training slices are read once and held in memory (fit_prior needs them all anyway): batches from arrays
-    # cost ~0.1 s per step, from the store through a Python generator ~0.2 s more (measured, 2 cores)
-    train = _read_rows(pool, train_rows)
-    val = (_read_rows(store, val_rows),) if len(val_rows) else None
     feed, steps = train, None
-    if min_epoch_slices and len(train_rows) < min_epoch_slices:  # small data: epochs of repeated, reshuffled slices
+    if s.min_epoch_slices and len(train[1]) < s.min_epoch_slices:
         import tensorflow as tf
 
-        steps = int(np.ceil(min_epoch_slices / batch_size))
-        feed = tf.data.Dataset.from_tensor_slices(train).shuffle(len(train[1]), seed=seed).repeat().batch(batch_size)
+        steps = int(np.ceil(s.min_epoch_slices / s.batch_size))
+        feed = (
+            tf.data.Dataset.from_tensor_slices(train).shuffle(len(train[1]), seed=s.seed).repeat().batch(s.batch_size)
+        )
     model.fit(
         feed,
-        batch_size=None if steps else batch_size,
+        batch_size=None if steps else s.batch_size,
         shuffle=steps is None,
         steps_per_epoch=steps,
         validation_data=val,
-        epochs=epochs,
+        epochs=s.epochs,
         callbacks=callbacks,
-        verbose=verbose,
+        verbose=default_verbose() if s.verbose is None else s.verbose,
     )
+
+
+def train_vae(store, split, out_dir, settings: TrainSettings, spec: VAESpec, *, fold=0, train_store=None, callbacks=()):
+    """Train a :class:`CVAE` of ``spec`` with ``settings`` on a ``mel`` store's training slices of ``split``
+    (validation on its val slices). ``train_store``: the overlapping training windows of the same songs (notebook
+    02): the VAE and its fitted prior then learn from those windows. At most ``settings.max_train_slices`` of them
+    (a seeded random subset) are read once and held in memory (``fit_prior`` needs them all anyway; batches from
+    arrays cost ~0.1 s per step, from the store through a Python generator ~0.2 s more).
+
+    Writes ``out_dir/vae.keras``, ``out_dir/vae_history.csv`` (loss, reconstruction, kl, beta per epoch) and
+    ``out_dir/vae_config.json`` (last: it marks the model as finished). A finished model with the same
+    configuration (which includes the exact split members) is loaded, not retrained; a killed run resumes at the
+    epoch it had reached (:class:`gtzan_utils.base.resume.RunFolder`, as the classifiers). Returns ``{"model",
+    "history", "config", "train_store", "train_rows"}``: the last two are what the VAE learnt from (the store and
+    its rows), which the judging's nearest-training-slice distances must use.
+
+    Notebook: 05_vae_generation
+    """
+    if store.params.kind != "mel":
+        raise GtzanError(f"the VAE is trained on the 'mel' store (128-bin log-mel in dB), not {store.params.kind!r}")
+    out_dir = Path(out_dir)
+    pool = train_store if train_store is not None else store
+    if train_store is not None and (train_store.params.kind, train_store.params.shape) != ("mel", store.params.shape):
+        raise GtzanError(f"training windows {train_store.path.name} are not the mel slices' kind and shape")
+    train_rows, _ = train_val_rows(pool, split, fold, settings.max_train_slices, settings.seed)
+    cfg = vae_config(store, split, settings, spec, fold, (pool, train_rows))
+    run = RunFolder(out_dir, config_key(cfg), "vae_started.json", "vae_config.json", "key", "vae.keras", RESUME_FILES)
+    done = {"config": cfg, "train_store": pool, "train_rows": train_rows}
+    if run.is_finished():
+        model = keras.models.load_model(out_dir / "vae.keras")
+        return {"model": model, "history": read_vae_history(out_dir / "vae_history.csv"), **done}
+    run.start(cfg)
+    keras.utils.set_random_seed(settings.seed)
+    mean, var = train_stats(pool, train_rows)
+    lr = settings.learning_rate or 1e-3
+    model = build_vae(store.params.shape, spec, store.labels, mean[:, 0], np.sqrt(var[:, 0]), learning_rate=lr)
+    train = _read_rows(pool, train_rows)
+    val_rows = split.rows(store.manifest, "val", fold)
+    _fit_vae(model, train, (_read_rows(store, val_rows),) if len(val_rows) else None, out_dir, settings, callbacks)
     model.fit_prior(*train)
-    model.save(model_path)
-    config_path.write_text(json.dumps({"key": key, **cfg}, indent=1))  # last: marks the model as finished
-    return {
-        "model": model,
-        "history": read_vae_history(history_path),
-        "config": cfg,
-        "train_store": pool,
-        "train_rows": train_rows,
-    }
+    model.save(out_dir / "vae.keras")
+    write_json(out_dir / "vae_config.json", {"key": run.key, **cfg})  # last: marks the model as finished
+    return {"model": model, "history": read_vae_history(out_dir / "vae_history.csv"), **done}

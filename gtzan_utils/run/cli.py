@@ -74,24 +74,16 @@ def _cmd_run(a):
 def _cmd_generate(a):
     from gtzan_utils.base.constants import SR
     from gtzan_utils.base.errors import GtzanError
-    from gtzan_utils.generate.audio import check_cutoffs, generate, write_wav
+    from gtzan_utils.generate.audio import Render, generate, write_wav
 
-    check_cutoffs(SR, a.lowpass, a.highpass)  # before loading TensorFlow: a bad band is one line, at once
+    # checked before loading TensorFlow: a bad band is one line, at once
+    render = Render(n_iter=a.n_iter, inverse=a.inverse, lowpass_hz=a.lowpass, highpass_hz=a.highpass)
     if not a.model.exists():
         raise GtzanError(f"model {a.model} not found: train one in notebook 05_vae_generation (vae.keras)")
     from gtzan_utils.generate.vae import load_vae
 
     model = load_vae(a.model)
-    y = generate(
-        model,
-        a.genre,
-        a.seconds,
-        seed=a.seed,
-        lowpass_hz=a.lowpass,
-        highpass_hz=a.highpass,
-        n_iter=a.n_iter,
-        inverse=a.inverse,
-    )
+    y = generate(model, a.genre, a.seconds, render, seed=a.seed)
     print(f"{a.genre}, {len(y) / SR:.2f} s: {write_wav(a.out, y)}")
 
 
