@@ -13,11 +13,8 @@ from gtzan_utils.base.constants import GENRES  # noqa: E402
 from gtzan_utils.base.errors import GtzanError  # noqa: E402
 from gtzan_utils.classify import experiment
 from gtzan_utils.classify.settings import TrainSettings  # noqa: E402
-from gtzan_utils.generate import (
-    augment,
-    judge,
-    vae,  # noqa: E402
-)
+from gtzan_utils.features import splits  # noqa: E402
+from gtzan_utils.generate import audio, augment, judge, vae  # noqa: E402
 
 
 def test_frechet_distance_follows_its_formula():
@@ -279,3 +276,77 @@ def test_the_verdict_says_what_the_figures_mean():
 
 # trains models or runs TensorFlow graphs: not in `make test-fast`
 pytestmark = pytest.mark.slow
+
+
+# -- judge_generated: the whole judging on a tiny store and a tiny VAE ---------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_vae_and_windows(mel_store, tmp_path_factory):
+    """A VAE of one epoch on the windows of :func:`mel_store` (0.5-s hop), and those windows."""
+    from conftest import vae_args
+
+    from gtzan_utils.features import extract, store
+
+    s, tracks = mel_store
+    root = tmp_path_factory.mktemp("judge_windows")
+    w = store.build_store(tracks, extract.windows_of(s.params, 0.5), root / "stores", n_jobs=1, progress=False)
+    sp = splits.song_split(tracks, seed=0)
+    kw = dict(epochs=1, batch_size=8, latent_dim=2, warmup_epochs=1, filters=(4, 4, 8, 8), verbose=0)
+    trained = vae.train_vae(s, sp, root / "vae", *vae_args(**kw), train_store=w)
+    return trained, w, sp
+
+
+def _recorded_nearest(monkeypatch):
+    """Record the (store, rows) every nearest-training-slice distance is measured against."""
+    calls, real = [], judge.nearest_db
+
+    def spy(x, store, rows, chunk=256):
+        calls.append((store, np.asarray(rows)))
+        return real(x, store, rows, chunk)
+
+    monkeypatch.setattr(judge, "nearest_db", spy)
+    return calls
+
+
+def test_judge_generated_measures_nearest_slices_against_what_the_vae_learnt_from(
+    mel_store, mel_classifier, tiny_vae_and_windows, monkeypatch
+):
+    """The VAE learnt from training windows: every set's "nearest training slice, dB" is measured against exactly
+    those windows (train_vae's train_rows of its train_store), never against the slice store's rows used as
+    window rows (which name other windows, some of validation and test songs)."""
+    s, _ = mel_store
+    trained, w, sp = tiny_vae_and_windows
+    assert trained["train_store"] is w and len(trained["train_rows"]) > len(sp.rows(s.manifest, "train"))
+    calls = _recorded_nearest(monkeypatch)
+    settings = judge.JudgeSettings(n_per_genre=2, seed=0, pretrained="", render=audio.Render(n_iter=2, inverse="pinv"))
+    emb = judge.embedding_model(mel_classifier["model"])
+    out = judge.judge_generated(
+        trained["model"], s, sp, emb, settings, learnt_from=(trained["train_store"], trained["train_rows"])
+    )
+    assert calls, "no nearest-slice distance was measured"
+    train_songs = set(s.manifest.track_id.iloc[sp.rows(s.manifest, "train")])
+    for store_used, rows in calls:
+        assert store_used is w
+        np.testing.assert_array_equal(np.sort(rows), np.sort(trained["train_rows"]))
+        assert set(w.manifest.track_id.iloc[rows]) <= train_songs  # windows of training songs only
+    summary = judge.summary_table(out["judged"])
+    assert list(summary.index) == list(judge.SETS)
+    # the VAE's spectrograms: the same figure as measured here by hand against the windows it learnt from
+    gen_x, _ = judge.sample_per_genre(trained["model"], 2, seed=0)
+    by_hand = float(np.median(judge.nearest_db(gen_x, w, trained["train_rows"])))
+    assert summary.loc[judge.SETS[1], "nearest training slice, dB"] == pytest.approx(by_hand, rel=1e-5)
+    assert out["n_per_genre"] == 2 and out["test"][0].shape[0] == len(out["test_rows"])
+    assert "off" in out["pretrained"]  # PRETRAINED="" skips musicnn and says so
+
+
+def test_judge_generated_without_windows_uses_the_training_slices(mel_store, mel_classifier, monkeypatch):
+    s, _ = mel_store
+    sp = mel_classifier["split"]
+    model = vae.build_vae(s.params.shape, vae.VAESpec(latent_dim=2, filters=(4, 4, 8, 8)), s.labels, -40.0, 15.0)
+    calls = _recorded_nearest(monkeypatch)
+    settings = judge.JudgeSettings(n_per_genre=1, pretrained="", render=audio.Render(n_iter=2, inverse="pinv"))
+    out = judge.judge_generated(model, s, sp, judge.embedding_model(mel_classifier["model"]), settings)
+    assert calls and all(st is s for st, _ in calls)
+    for _, rows in calls:
+        np.testing.assert_array_equal(np.sort(rows), np.sort(sp.rows(s.manifest, "train")))
+    judged = out["judged"]
+    assert set(judged.set) == set(judge.SETS) and (judged[judged.genre == "all"]["n"] > 0).all()
