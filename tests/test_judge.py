@@ -184,7 +184,7 @@ def test_augmentation_is_refused_on_a_split_that_is_not_k_fold(mel_store, mel_cl
 
 
 def test_resynthesis_inverts_in_bounded_chunks(mel_store, monkeypatch):
-    """Judging never inverts a whole set at once (issue 9, item 12): at most ``chunk`` slices per inversion."""
+    """Judging never inverts a whole set at once at most ``chunk`` slices per inversion."""
     s, _ = mel_store
     x = s.read(np.arange(7))
     sizes = []

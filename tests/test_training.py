@@ -274,7 +274,7 @@ def test_training_windows_feed_training_and_the_slices_the_scores(tmp_path):
         )
 
 
-# -- integrity (issue 9) -----------------------------------------------------------------------------------
+# -- integrity ----------------------------------------------------------------------------------------------
 def _test_songs(split) -> list[list[str]]:
     return [sorted(f["test"]) for f in split.folds]
 

@@ -247,7 +247,7 @@ def test_cli_generate_writes_a_wav_of_the_asked_length(tmp_path):
     assert (info.samplerate, info.channels, info.frames) == (22050, 1, int(2.5 * 22050))
     bad = subprocess.run(cmd[:4] + ["--genre", "polka"] + cmd[6:], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "polka" in bad.stderr and "Traceback" not in bad.stderr
-    # a low-pass below the high-pass lets nothing through: refused in one line (issue 9, item 11)
+    # a low-pass below the high-pass lets nothing through: refused in one line
     band = tmp_path / "out" / "band.wav"
     crossed = [*cmd[:8], "--model", str(model_path), "--out", str(band), "--lowpass", "500", "--highpass", "2000"]
     r = subprocess.run(crossed, capture_output=True, text=True, timeout=300)
@@ -429,7 +429,7 @@ def test_killed_vae_training_resumes_where_it_stopped(mel_store, tmp_path):
 
 
 def test_a_cached_vae_is_keyed_by_the_split_members(mel_store, tmp_path):
-    """Same split name, seed and fold, other songs: the VAE is trained again, not loaded (issue 9, item 1)."""
+    """Same split name, seed and fold, other songs: the VAE is trained again, not loaded."""
     s, tracks = mel_store
     sp = splits.song_split(tracks, seed=0)
     vae.train_vae(s, sp, tmp_path / "v", *vae_args(epochs=1, **TINY))
