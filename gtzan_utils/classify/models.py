@@ -36,8 +36,9 @@ as a pretrained run.
 Every model starts with a ``Normalization`` layer holding the training split's per-row (frequency bin /
 coefficient) and per-channel mean and variance, so a saved ``.keras`` file takes raw store features.
 BatchNorm uses momentum 0.9: with Keras' default 0.99 the paper's CNN collapses to one class at inference
-on small data (270 real 5-s slices: 61 % in training mode, 6 % at inference; 66 % with 0.9). ``input_size`` adds a ``Resizing`` layer (the quick profile's tiny
-inputs; ImageNet bases need at least 32×32, smaller inputs are enlarged to that automatically).
+on small data (270 real 5-s slices: 61 % in training mode, 6 % at inference; 66 % with 0.9). ``input_size``
+adds a ``Resizing`` layer (the quick profile's tiny inputs; ImageNet bases need at least 32×32, smaller inputs
+are enlarged to that automatically).
 Shown in notebooks 03_vanilla_cnn and 04_transfer_learning.
 """
 
