@@ -38,8 +38,10 @@ import re
 
 import numpy as np
 import soundfile as sf
+import yaml
 from scipy.signal import butter, lfilter, sosfilt
 
+from gtzan_utils.base import engine
 from gtzan_utils.base.constants import GENRES, SR, SYNTH_MARKER
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.base.files import atomic_write, is_temporary, write_json
@@ -49,369 +51,24 @@ _BORROW = 0.15
 _TAB = 2048  # wavetable length: 2**11, read with the top 11 bits of a uint32 phase
 _BLOCK = 16384  # samples per rendering block (keeps temporaries in cache)
 
-_CHORDS = {
-    "maj": (0, 4, 7),
-    "min": (0, 3, 7),
-    "7": (0, 4, 7, 10),
-    "m7": (0, 3, 7, 10),
-    "maj7": (0, 4, 7, 11),
-    "9": (0, 4, 10, 14),
-    "m9": (0, 3, 10, 14),
-    "maj9": (0, 4, 11, 14),
-    "5": (0, 7, 12),
-    "add9": (0, 4, 7, 14),
-}
-_SCALES = {
-    "major": (0, 2, 4, 5, 7, 9, 11),
-    "minor": (0, 2, 3, 5, 7, 8, 10),
-    "blues": (0, 3, 5, 6, 7, 10),
-    "penta": (0, 2, 4, 7, 9),
-    "minpenta": (0, 3, 5, 7, 10),
-    "dorian": (0, 2, 3, 5, 7, 9, 10),
-    "mixolydian": (0, 2, 4, 5, 7, 9, 10),
-    "phrygian": (0, 1, 3, 5, 7, 8, 10),
-}
-# name: harmonic slope, n harmonics, even-harmonic weight, attack s, decay s (0 = sustain), bright->dull s, vibrato
-_INSTR = {
-    "piano": (1.6, 16, 1.0, 0.002, 1.2, 0.25, 0),
-    "strings": (1.0, 24, 1.0, 0.25, 0, 0, 0.004),
-    "organ": (1.0, 8, 1.0, 0.01, 0, 0, 0),
-    "epiano": (2.8, 8, 1.0, 0.003, 1.0, 0.15, 0),
-    "pluck": (1.3, 20, 1.0, 0.001, 0.6, 0.08, 0),
-    "twang": (0.7, 30, 1.0, 0.001, 0.5, 0.05, 0),
-    "dist": (1.0, 20, 1.0, 0.005, 0, 0, 0),
-    "synth": (1.0, 20, 0.3, 0.01, 0.4, 0.2, 0),
-    "sax": (1.1, 16, 0.6, 0.04, 0, 0, 0.006),
-    "flute": (3.0, 6, 1.0, 0.05, 0, 0, 0.005),
-    "upright": (2.2, 10, 1.0, 0.005, 0.5, 0.1, 0),
-    "electric": (1.8, 12, 1.0, 0.003, 1.0, 0.2, 0),
-    "sub": (6.0, 3, 1.0, 0.005, 0.9, 0, 0),
-    "synthbass": (1.0, 16, 1.0, 0.003, 0.3, 0.06, 0),
-    "cello": (1.1, 20, 1.0, 0.12, 0, 0, 0.004),
-}
-# drum pattern: 16-step strings per drum (X loud, x normal, o ghost), one variant drawn per clip;
-# kit = kick decay s, kick Hz, snare decay s, hat decay s
-_DRUMS = {
-    "shuffle": dict(
-        kick=["x.......x.......", "x.....o.x......."],
-        snare=["....x.......x..."],
-        hat=["x.x.x.x.x.x.x.x."],
-        kit=(0.25, 55, 0.15, 0.05),
-    ),
-    "jazz": dict(
-        kick=["o...............", "o.......o......."],
-        snare=["......o.......o.", "..o.......o....."],
-        hat=["....x.......x..."],
-        ride=["x...x.x.x...x.x."],
-        kit=(0.3, 60, 0.25, 0.04),
-    ),
-    "train": dict(
-        kick=["x.......x.......", "x...x...x...x..."],
-        snare=["o.o.x.o.o.o.x.o.", "....x.......x..."],
-        hat=["x.x.x.x.x.x.x.x."],
-        kit=(0.2, 60, 0.12, 0.04),
-    ),
-    "four": dict(
-        kick=["x...x...x...x..."],
-        snare=["....x.......x..."],
-        hat=["o.o.o.o.o.o.o.o.", "oooooooooooooooo"],
-        open=["..x...x...x...x."],
-        kit=(0.3, 50, 0.12, 0.03),
-    ),
-    "boombap": dict(
-        kick=["x......x..x.....", "x.........x....."],
-        snare=["....X.......X..."],
-        hat=["x.x.x.x.x.x.x.x.", "x.xox.xox.xox.xo"],
-        kit=(0.6, 45, 0.18, 0.03),
-    ),
-    "halftime": dict(
-        kick=["x......x.x......", "x.........x....."],
-        snare=["........X......."],
-        hat=["x.x.x.x.x.x.x.x.", "xxxxxxxxxxxxxxxx"],
-        kit=(0.9, 40, 0.2, 0.03),
-    ),
-    "metal": dict(
-        kick=["xxxxxxxxxxxxxxxx", "x.xxx.xxx.xxx.xx", "x.x.x.x.x.x.x.x."],
-        snare=["....X.......X...", "..X...X...X...X."],
-        hat=["x.x.x.x.x.x.x.x.", "x...x...x...x..."],
-        kit=(0.12, 65, 0.12, 0.4),
-    ),
-    "pop": dict(
-        kick=["x.......x.x.....", "x...x...x...x..."],
-        snare=["....x.......x..."],
-        hat=["x.x.x.x.x.x.x.x.", "xxxxxxxxxxxxxxxx"],
-        kit=(0.3, 50, 0.14, 0.04),
-    ),
-    "onedrop": dict(
-        kick=["........x......."],
-        snare=["........x......."],
-        hat=["x.x.x.x.x.x.x.x.", "..x...x...x...x."],
-        kit=(0.35, 55, 0.08, 0.04),
-    ),
-    "rock": dict(
-        kick=["x.......x.x.....", "x.x.....x.x....."],
-        snare=["....X.......X..."],
-        hat=["x.x.x.x.x.x.x.x.", "X.x.X.x.X.x.X.x."],
-        kit=(0.25, 55, 0.15, 0.08),
-    ),
-    "none": dict(kit=(0.3, 50, 0.1, 0.05)),
-}
-# comping: onset patterns, note length in 16th steps (0 = until the next hit), strum spread s
-_COMP = {
-    "pad": (["x.......x.......", "x..............."], 0, 0),
-    "arp": (["x.x.x.x.x.x.x.x.", "xxxxxxxxxxxxxxxx"], 0, 0),
-    "strum": (["x.....x.x...x.x.", "x..x..x...x.x...", "x.x.x.x.x.x.x.x."], 0, 0.012),
-    "chug8": (["x.x.x.x.x.x.x.x."], 1.5, 0.004),
-    "stab": (["..x...x...x...x.", "x..x..x...x.x..."], 1, 0.002),
-    "skank": (["....x.......x...", "....x.x.....x.x."], 1, 0.003),
-    "comp": (["x.....x.........", "...x......x.....", "x..x....x...x..."], 2.5, 0.002),
-    "power8": (["x.x.x.x.x.x.x.x."], 1.8, 0),
-    "power16": (["xxxxxxxxxxxxxxxx"], 0.8, 0),
-    "gallop": (["x.xxx.xxx.xxx.xx"], 0.8, 0),
-}
-# bass: onsets, length in steps (0 = until next), semitone offsets from the chord root (cycled)
-_BASS = {
-    "root8": (range(0, 16, 2), 1.7, (0,)),
-    "root4": (range(0, 16, 4), 3, (0,)),
-    "octave8": (range(0, 16, 2), 1.2, (0, 12)),
-    "rootfifth": ((0, 8), 6, (0, -5)),
-    "boogie": (range(0, 16, 2), 1.8, (0, 4, 7, 9, 10, 9, 7, 4)),
-    "halfnote": ((0, 8), 0, (0, 7)),
-    "sub": ((0, 7, 10), 0, (0,)),
-    "walking": (range(0, 16, 4), 3.5, None),
-    "reggae": (None, 1.5, None),
-}
 
-_B12 = "0:7 0:7 0:7 0:7 5:7 5:7 0:7 0:7 7:7 5:7 0:7 7:7"
-# Per genre, by aspect: groove | harmony | band | lead | sound. Strings are choices (space-separated; the
-# progressions "|"-separated, one "root:quality" per bar, "a,b" = two chords in a bar), pairs are ranges.
-_STYLES = {
-    "blues": dict(
-        tempo=(66, 110),
-        swing=(0.6, 0.7),
-        drums="shuffle",
-        scales="blues minpenta mixolydian",
-        octave=(50, 58),
-        progs=f"{_B12} | 0:7 5:7 {_B12[8:]}",
-        chords="organ pluck epiano",
-        comp="chug8 pad strum",
-        drive=(0, 1.5),
-        bass="boogie walking",
-        bass_inst="electric upright",
-        lead=0.8,
-        lead_inst="pluck sax organ",
-        noise=(-40, -24),
-        lowpass=(2500, 7000),
-        reverb=(0.1, 0.35),
-        dyn=4,
-        mix=(0.8, 1, 0.9, 0.9),
-    ),
-    "classical": dict(
-        tempo=(56, 110),
-        swing=(0.5, 0.5),
-        drums="none",
-        scales="major minor",
-        octave=(48, 60),
-        progs="0:maj 5:maj 7:maj 0:maj | 0:maj 9:min 5:maj 7:maj | 0:min 5:min 7:maj 0:min | "
-        "0:maj 7:maj 9:min 4:min 5:maj 0:maj 5:maj 7:maj",
-        chords="strings piano",
-        comp="pad arp",
-        drive=(0, 0),
-        bass="halfnote",
-        bass_inst="cello piano",
-        lead=0.7,
-        lead_inst="strings piano flute",
-        noise=(-60, -35),
-        lowpass=(3000, 9000),
-        reverb=(0.3, 0.6),
-        dyn=12,
-        mix=(0, 0.9, 1, 0.9),
-    ),
-    "country": dict(
-        tempo=(96, 150),
-        swing=(0.5, 0.56),
-        drums="train rock",
-        scales="penta major",
-        octave=(52, 62),
-        progs="0:maj 5:maj 0:maj 7:maj | 0:maj 0:maj 5:maj 5:maj 7:maj 7:maj 0:maj 0:maj | 0:maj 7:maj 5:maj 0:maj",
-        chords="twang pluck",
-        comp="arp strum",
-        drive=(0, 0.5),
-        bass="rootfifth",
-        bass_inst="electric upright",
-        lead=0.7,
-        lead_inst="twang strings",
-        noise=(-50, -30),
-        lowpass=(4000, 9000),
-        reverb=(0.1, 0.3),
-        dyn=3,
-        mix=(0.8, 0.9, 1, 0.8),
-    ),
-    "disco": dict(
-        tempo=(110, 132),
-        swing=(0.5, 0.52),
-        drums="four",
-        scales="dorian minor major",
-        octave=(55, 64),
-        progs="0:m7 5:m7 | 0:maj7 9:m7 2:m7 7:7 | 2:m7 7:7 0:maj7 0:maj7 | 0:m7 3:maj7 5:m7 7:m7",
-        chords="strings synth pluck",
-        comp="stab strum pad",
-        drive=(0, 0.3),
-        bass="octave8",
-        bass_inst="synthbass electric",
-        lead=0.6,
-        lead_inst="strings synth",
-        noise=(-55, -35),
-        lowpass=(5000, 10000),
-        reverb=(0.1, 0.3),
-        dyn=2,
-        mix=(1.1, 1, 0.8, 0.8),
-    ),
-    "hiphop": dict(
-        tempo=(78, 100),
-        swing=(0.5, 0.62),
-        drums="boombap halftime",
-        scales="minpenta minor dorian",
-        octave=(50, 62),
-        progs="0:m7 0:m7 8:maj7 8:maj7 | 0:m9 5:m9 | 0:m7 3:maj7 8:maj7 7:7 | 0:min 0:min",
-        chords="epiano strings piano",
-        comp="pad comp",
-        drive=(0, 0.8),
-        bass="sub",
-        bass_inst="sub",
-        lead=0.4,
-        lead_inst="epiano synth",
-        noise=(-40, -22),
-        lowpass=(2500, 7000),
-        reverb=(0.05, 0.2),
-        dyn=2,
-        mix=(1.2, 1.1, 0.6, 0.5),
-    ),
-    "jazz": dict(
-        tempo=(90, 190),
-        swing=(0.58, 0.68),
-        drums="jazz",
-        scales="dorian major mixolydian blues",
-        octave=(50, 60),
-        progs="2:m7 7:7 0:maj7 0:maj7 | 0:maj7 9:7 2:m7 7:7 | 2:m9,7:9 0:maj9 2:m9,7:9 0:maj9 | "
-        "0:m7 5:7 10:maj7 3:maj7",
-        chords="piano epiano",
-        comp="comp",
-        drive=(0, 0),
-        bass="walking",
-        bass_inst="upright",
-        lead=0.8,
-        lead_inst="sax piano",
-        noise=(-50, -28),
-        lowpass=(3000, 8000),
-        reverb=(0.15, 0.4),
-        dyn=6,
-        mix=(0.6, 1, 0.8, 1),
-    ),
-    "metal": dict(
-        tempo=(100, 200),
-        swing=(0.5, 0.5),
-        drums="metal",
-        scales="phrygian minor minpenta",
-        octave=(40, 47),
-        progs="0:5 1:5 0:5 3:5 | 0:5 0:5 5:5 6:5 | 0:5 10:5 8:5 7:5 | 0:5 3:5 5:5 3:5",
-        chords="dist",
-        comp="power16 gallop power8",
-        drive=(5, 12),
-        bass="root8",
-        bass_inst="electric synthbass",
-        lead=0.4,
-        lead_inst="dist synth",
-        noise=(-50, -35),
-        lowpass=(4000, 8000),
-        reverb=(0.05, 0.2),
-        dyn=1,
-        mix=(1, 0.7, 1.3, 0.6),
-    ),
-    "pop": dict(
-        tempo=(90, 130),
-        swing=(0.5, 0.54),
-        drums="pop four",
-        scales="major penta",
-        octave=(55, 65),
-        progs="0:maj 7:maj 9:min 5:maj | 9:min 5:maj 0:maj 7:maj | 0:maj 9:min 5:maj 7:maj | 0:add9 5:add9 9:min 7:maj",
-        chords="synth piano pluck",
-        comp="strum stab pad",
-        drive=(0, 0.5),
-        bass="root8 root4",
-        bass_inst="synthbass electric",
-        lead=0.9,
-        lead_inst="synth piano",
-        noise=(-60, -40),
-        lowpass=(6000, 10000),
-        reverb=(0.1, 0.3),
-        dyn=2,
-        mix=(1, 0.9, 0.9, 1.1),
-    ),
-    "reggae": dict(
-        tempo=(64, 88),
-        swing=(0.5, 0.6),
-        drums="onedrop",
-        scales="major minor minpenta",
-        octave=(55, 64),
-        progs="0:maj 5:maj | 0:min 10:maj | 0:maj 7:maj 5:maj 7:maj | 0:min 5:min",
-        chords="organ pluck",
-        comp="skank",
-        drive=(0, 0.3),
-        bass="reggae",
-        bass_inst="electric sub",
-        lead=0.5,
-        lead_inst="organ synth",
-        noise=(-50, -30),
-        lowpass=(3000, 7000),
-        reverb=(0.1, 0.35),
-        dyn=2,
-        mix=(0.9, 1.3, 0.8, 0.6),
-    ),
-    "rock": dict(
-        tempo=(100, 160),
-        swing=(0.5, 0.52),
-        drums="rock",
-        scales="minpenta major mixolydian",
-        octave=(45, 55),
-        progs="0:5 10:5 5:5 0:5 | 0:maj 5:maj 7:maj 5:maj | 0:5 7:5 9:5 5:5 | 9:min 5:maj 0:maj 7:maj",
-        chords="dist pluck",
-        comp="power8 strum",
-        drive=(1.5, 4),
-        bass="root8",
-        bass_inst="electric",
-        lead=0.5,
-        lead_inst="dist pluck",
-        noise=(-50, -30),
-        lowpass=(3500, 8000),
-        reverb=(0.1, 0.3),
-        dyn=2,
-        mix=(1, 0.9, 1.1, 0.8),
-    ),
-}
+#: The style tables (chords, scales, instruments, drums, comping, bass, styles per genre, neighbours, aspects):
+#: data, in ``styles.yaml`` beside this module, which explains each table.
+def _tuples(v):
+    """YAML's lists as tuples (the tables are constants), recursively."""
+    if isinstance(v, dict):
+        return {k: _tuples(x) for k, x in v.items()}
+    return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
+
+
+_TABLES = _tuples(yaml.safe_load(pathlib.Path(__file__).with_name("styles.yaml").read_text()))
+_CHORDS, _SCALES, _INSTR = _TABLES["chords"], _TABLES["scales"], _TABLES["instruments"]
+_DRUMS, _COMP, _BASS = _TABLES["drums"], _TABLES["comping"], _TABLES["bass"]
+_STYLES, _NEIGHBOURS, _ASPECTS = _TABLES["styles"], _TABLES["neighbours"], _TABLES["aspects"]
 for _st in _STYLES.values():  # choices: "a b c" -> ["a", "b", "c"]; progressions split at "|"
     _st.update(
         {k: [c.strip() for c in v.split("|" if k == "progs" else None)] for k, v in _st.items() if isinstance(v, str)}
     )
-_NEIGHBOURS = {
-    "blues": ("jazz", "country", "rock"),
-    "classical": ("jazz", "pop"),
-    "country": ("rock", "blues", "pop"),
-    "disco": ("pop", "hiphop"),
-    "hiphop": ("reggae", "disco"),
-    "jazz": ("blues", "classical"),
-    "metal": ("rock",),
-    "pop": ("disco", "rock", "country"),
-    "reggae": ("hiphop", "pop"),
-    "rock": ("metal", "country", "pop"),
-}
-_ASPECTS = {
-    "groove": ("tempo", "swing", "drums"),
-    "harmony": ("progs", "scales", "octave"),
-    "band": ("chords", "comp", "drive", "bass", "bass_inst"),
-    "lead": ("lead", "lead_inst"),
-    "sound": ("noise", "lowpass", "reverb", "dyn", "mix"),
-}
 
 
 def _hz(midi):
@@ -691,6 +348,14 @@ def _write_clip(out: pathlib.Path, genre: str, index: int, seconds: float, seed:
     atomic_write(out / genre / f"{genre}.{index:05d}.wav", lambda tmp: sf.write(tmp, y, SR, "PCM_16", format="WAV"))
 
 
+def _write_clips(item: tuple) -> int:
+    """Task: ``(folder, seconds, seed, ((genre, index), ...))`` → the clips written, each atomically."""
+    out, seconds, seed, clips = item
+    for genre, index in clips:
+        _write_clip(out, genre, index, seconds, seed)
+    return len(clips)
+
+
 def _is_done(path: pathlib.Path, frames: int) -> bool:
     try:
         info = sf.info(str(path))
@@ -712,7 +377,8 @@ def make_synthetic_gtzan(
 
     Idempotent: clips already present with the right length are kept, so a re-run is instant. SYNTH.json
     records the arguments (and ``complete``); if it records other ones, all clips are regenerated and clips
-    outside the new set are removed. Files are written atomically; ``n_jobs`` processes (-1 = all cores).
+    outside the new set are removed. Files are written atomically, through :mod:`gtzan_utils.base.engine` (``n_jobs``
+    local processes, -1 = all cores, 1 = this process; or the cluster of ``$GTZAN_SCHEDULER``).
     Refuses to write into a ``genres`` folder holding audio but no SYNTH.json (e.g. the real GTZAN).
     Returns root/'genres'.
     """
@@ -764,20 +430,18 @@ def make_synthetic_gtzan(
 
     frames = int(round(seconds * SR))
     todo = [(g, i) for g in genres for i in range(per_genre) if not _is_done(out / g / f"{g}.{i:05d}.wav", frames)]
-    if jobs == 1 or len(todo) < 2:
-        results = (_write_clip(out, g, i, seconds, seed) for g, i in todo)
-    else:
-        from joblib import Parallel, delayed
-
-        results = Parallel(n_jobs=min(jobs, len(todo)), return_as="generator", batch_size=4)(
-            delayed(_write_clip)(out, g, i, seconds, seed) for g, i in todo
-        )
-    if progress:
-        from gtzan_utils.base.progress import progress as show_progress
-
-        results = show_progress(
-            results, total=len(wanted), initial=len(wanted) - len(todo), desc="synthetic GTZAN", unit="clip"
-        )
+    per = engine.chunk_size(len(todo), jobs, most=16)
+    items = [(out, seconds, seed, tuple(todo[r.start : r.stop])) for r in engine.chunks(len(todo), per)]
+    results = engine.map_unordered(
+        _write_clips,
+        items,
+        jobs,
+        desc="synthetic GTZAN",
+        unit="clip",
+        progress=progress and bool(todo),
+        size=lambda n: n,
+        total=len(todo),
+    )
     for _ in results:
         pass
     write_json(meta_path, {**meta, "complete": True}, indent=2)
