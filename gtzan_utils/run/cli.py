@@ -205,8 +205,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--from", dest="start", default="01", help="real: first notebook (resume a run with --out)")
     s.add_argument("--to", dest="stop", default="06", help="real: last notebook")
     s.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="real: a parameter")
+    _cluster_options(s)
     s.set_defaults(func=_cmd_bench)
     return p
+
+
+#: The commands that load TensorFlow (imported first, quietly: :func:`gtzan_utils.run.environment.quiet_tensorflow`).
+TF_COMMANDS = ("predict", "generate", "bench")
 
 
 def main(argv=None) -> int:
@@ -215,6 +220,10 @@ def main(argv=None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        if args.command in TF_COMMANDS:  # TensorFlow's start-up lines filtered, as the notebooks do
+            from gtzan_utils.run.environment import quiet_tensorflow
+
+            quiet_tensorflow()
         return int(args.func(args) or 0)
     except GtzanError as exc:
         print(f"gtzan {args.command}: error: {exc}", file=sys.stderr)
