@@ -4,10 +4,12 @@
 Every default of the ``cpu`` and ``full`` profiles is chosen on it, not on the synthetic set: the synthetic songs
 are separable in ways real music is not (the paper's CNN learns them in three epochs and failed on real songs).
 The folder defaults to ``../shared/gtzan_real`` beside the repository (50 real GTZAN excerpts, 5 per genre);
-any folder of genre folders works. With 50 songs a figure moves by about ±7 points per fold mean: compare
-settings on the same folds (``-p KEY=VALUE`` overrides one), never on one fold. Prints Table 1 as mean ± std
-over the folds, every row's protocol, and the wall time; where the folder is absent it says so in one line and
-runs nothing.
+any folder of genre folders works. Where neither is there, :func:`download_real` fetches the 40 of those excerpts
+that have a pinned public source (ids 00001–00004 of each genre, sha256-checked) and the yardstick runs on them
+with 4 folds (one song per genre in each test fold). With 50 songs a figure moves by about ±7 points per fold
+mean: compare settings on the same folds (``-p KEY=VALUE`` overrides one), never on one fold. Prints Table 1 as
+mean ± std over the folds, every row's protocol, and the wall time; a ``--data`` folder that is absent is said in
+one line, and nothing runs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,34 @@ DEFAULT_REAL = REPO_ROOT.parent / "shared" / "gtzan_real"
 #: The yardstick's fixed settings: the cpu profile, every song tested once.
 PROFILE = "cpu"
 OVERRIDES = {"SPLIT": "kfold"}
+
+
+#: The public source of the excerpts ids 00001-00004 (a GitHub repository at a fixed commit, folder ``data/``) and
+#: their hashes, one ``<sha256>  genres/<genre>/<name>`` line each (the ids 00000 of ../shared/gtzan_real, 30-s
+#: clips, have no pinned public source).
+REAL_URL = "https://raw.githubusercontent.com/zenny126/py/9845aa74f40f3ec3cc37e1ca40db48fa292d85c3/data/{name}"
+REAL_HASHES = Path(__file__).with_name("gtzan_real.sha256")
+#: k of the downloaded set's k-fold (4 songs per genre).
+DOWNLOADED_K = 4
+
+
+def download_real(dest=None, url: str = REAL_URL, hashes: Path = REAL_HASHES, progress: bool = True) -> Path:
+    """Fetch the yardstick's downloadable excerpts into ``dest`` (default ``<data home>/gtzan_real``) in the
+    archive's layout (``genres/<genre>/<genre>.NNNNN.wav``), each checked against its sha256 (pooch; a good copy
+    is reused, a wrong one refused naming both hashes). Returns ``dest``."""
+    from gtzan_utils.base.layout import data_home
+    from gtzan_utils.data.dataset import fetch
+
+    dest = Path(dest) if dest else data_home() / "gtzan_real"
+    for line in hashes.read_text().split("\n"):
+        if not line.strip():
+            continue
+        sha256, rel = line.split()
+        rel = Path(rel)
+        fetch(url.format(name=rel.name), sha256, dest / rel.parent, fname=rel.name, progress=False)
+        if progress:
+            print(f"  {rel} ok", flush=True)
+    return dest
 
 
 def real_folder(data=None) -> Path | None:
@@ -76,13 +106,14 @@ def bench_real(data=None, out=None, overrides: dict | None = None, start: str = 
     why). Also writes ``<run>/yardstick.json`` and ``yardstick.md``."""
     from gtzan_utils.run.runner import run_pipeline
 
-    folder = real_folder(data)
-    if folder is None:
-        where = Path(data) if data else DEFAULT_REAL
-        print(f"gtzan bench real: skipped: {where} is not a folder (pass --data DIR: a folder of genre folders)")
+    folder, params = real_folder(data), {**OVERRIDES, **(overrides or {})}
+    if folder is None and data:
+        print(f"gtzan bench real: skipped: {data} is not a folder (pass --data DIR: a folder of genre folders)")
         return None
+    if folder is None:
+        print(f"{DEFAULT_REAL} is absent: downloading the 40 excerpts with a pinned public source (sha256-checked)")
+        folder, params = download_real(), {"KFOLD_K": DOWNLOADED_K, **params}
     run_dir = Path(out) if out else runs_home() / f"bench-real-{time.strftime('%Y%m%d-%H%M%S')}"
-    params = {**OVERRIDES, **(overrides or {})}
     t0 = time.perf_counter()
     run_pipeline(profile=PROFILE, data=str(folder), start=start, stop=stop, out=run_dir, overrides=params)
     seconds = time.perf_counter() - t0
