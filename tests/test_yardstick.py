@@ -61,20 +61,7 @@ def test_a_profile_resolves_to_what_each_notebook_receives():
     assert quick["DATA"] == "synth" and quick["TRAIN_HOP_SECONDS"] == 2.5
 
 
-def _serve(folder):
-    """An HTTP server on 127.0.0.1 serving ``folder`` from a thread (stopped by the caller)."""
-    import functools
-    import http.server
-    import threading
-
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *a, **k: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def test_the_yardstick_downloads_its_excerpts_with_sha256_checks(tmp_path):
+def test_the_yardstick_downloads_its_excerpts_with_sha256_checks(tmp_path, http_root):
     """download_real fetches each listed file from the source into the archive's layout, checking its hash; a good
     copy is reused; a file whose bytes differ from its listed hash is refused naming both hashes."""
     import hashlib
@@ -83,30 +70,24 @@ def test_the_yardstick_downloads_its_excerpts_with_sha256_checks(tmp_path):
 
     from gtzan_utils.base.errors import GtzanError
 
-    src = tmp_path / "source"
-    src.mkdir()
+    src, base_url = http_root
     lines = []
     for name in ("blues.00001.wav", "jazz.00002.wav"):
         (src / name).write_bytes(b"RIFF" + name.encode() * 50)
         lines.append(f"{hashlib.sha256((src / name).read_bytes()).hexdigest()}  genres/{name.split('.')[0]}/{name}")
     listing = tmp_path / "hashes.sha256"
     listing.write_text("\n".join(lines) + "\n")
-    server = _serve(src)
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/{{name}}"
-        dest = yardstick.download_real(tmp_path / "real", url=url, hashes=listing, progress=False)
-        got = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.wav"))
-        assert got == ["genres/blues/blues.00001.wav", "genres/jazz/jazz.00002.wav"]
-        assert (dest / "genres/jazz/jazz.00002.wav").read_bytes() == (src / "jazz.00002.wav").read_bytes()
-        (src / "jazz.00002.wav").write_bytes(b"another file")  # the source changes: the local copy is still good
+    url = base_url + "/{name}"
+    dest = yardstick.download_real(tmp_path / "real", url=url, hashes=listing, progress=False)
+    got = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*.wav"))
+    assert got == ["genres/blues/blues.00001.wav", "genres/jazz/jazz.00002.wav"]
+    assert (dest / "genres/jazz/jazz.00002.wav").read_bytes() == (src / "jazz.00002.wav").read_bytes()
+    (src / "jazz.00002.wav").write_bytes(b"another file")  # the source changes: the local copy is still good
+    yardstick.download_real(tmp_path / "real", url=url, hashes=listing, progress=False)
+    (dest / "genres/jazz/jazz.00002.wav").unlink()
+    with pytest.raises(GtzanError, match="hash") as err:
         yardstick.download_real(tmp_path / "real", url=url, hashes=listing, progress=False)
-        (dest / "genres/jazz/jazz.00002.wav").unlink()
-        with pytest.raises(GtzanError, match="hash") as err:
-            yardstick.download_real(tmp_path / "real", url=url, hashes=listing, progress=False)
-        assert lines[1].split()[0] in str(err.value)  # the expected hash is named
-    finally:
-        server.shutdown()
-        server.server_close()
+    assert lines[1].split()[0] in str(err.value)  # the expected hash is named
 
 
 def test_the_listed_excerpts_are_those_of_the_shared_set():
