@@ -19,6 +19,26 @@ SHARED = REPO.parent / "shared"
 SR = 22050
 
 
+def _seeded_keras_home() -> list[str]:
+    """Keras' cache, for the whole test session, is a temporary folder seeded with the ImageNet weights of
+    ../shared/imagenet where it exists (set before anything imports Keras, which reads KERAS_HOME once): tests
+    load ``weights="imagenet"`` offline as a user does after one download, and never touch ``~/.keras``."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from gtzan_utils.classify.imagenet import seed_keras_cache
+
+    home = Path(tempfile.mkdtemp(prefix="gtzan-keras-home-"))
+    atexit.register(shutil.rmtree, home, True)
+    os.environ["KERAS_HOME"] = str(home)
+    return seed_keras_cache(SHARED / "imagenet", home) if (SHARED / "imagenet").is_dir() else []
+
+
+#: The ImageNet bases whose weights the session's Keras cache holds (empty where ../shared/imagenet is absent).
+IMAGENET_SEEDED = _seeded_keras_home()
+
+
 def vae_args(**kw):
     """(TrainSettings, VAESpec) for :func:`gtzan_utils.generate.vae.train_vae` from one set of keywords: the VAE's
     design keys go to the spec, the rest to the training settings."""

@@ -17,13 +17,14 @@ the top, each fold in ``fold_<i>/``).
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from gtzan_utils.base import layout
 from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.base.files import read_json
 from gtzan_utils.classify import evaluate as ev
 
 N_MFCC = 20
@@ -134,74 +135,61 @@ def pool(fold_results: list[dict], labels) -> dict:
     return out
 
 
-def run_linear(
-    name: str,
-    X: np.ndarray,
-    store,
-    split,
-    out_dir,
-    seed: int = 0,
-    features: str = "",
-    pretrained=False,
-    **protocol_extra,
-) -> dict:
+@dataclass(frozen=True, eq=False)
+class LinearRow:
+    """One row of Table 1 without a CNN: ``name``, the features ``X`` (one row per slice of ``store``), what they
+    are (``features``), the pretrained weights behind them (``pretrained``: a name, or False) and anything else the
+    protocol should say (``protocol``)."""
+
+    name: str
+    X: np.ndarray
+    store: object
+    features: str
+    pretrained: object = False
+    protocol: dict = field(default_factory=dict)
+
+
+def _write(row: LinearRow, path: Path, res: dict, proto: dict, validation: dict) -> None:
+    n_params = int(row.X.shape[1] * len(row.store.labels) + len(row.store.labels))
+    ev.write_metrics(path, row.name, row.store.params.kind, res, proto, parameters=n_params, validation=validation)
+
+
+def run_linear(row: LinearRow, split, out_dir, seed: int = 0) -> dict:
     """Every fold of ``split`` with :func:`evaluate_fold`; writes ``out_dir/metrics.json`` (k-fold: mean ± std and
     the pooled figures, folds in ``fold_<i>/``). Returns ``{"results" (pooled over folds), "folds", "metrics",
-    "out_dir"}``. Notebook: 04_transfer_learning."""
+    "out_dir"}``."""
     import sklearn
 
     out_dir = Path(out_dir)
     extra = {
         "classifier": "StandardScaler + LogisticRegression(C=1)",
-        "features": features,
+        "features": row.features,
         "trained_on": "song means of the training songs' slices",
         "epochs_run": None,
         "scikit_learn": sklearn.__version__,
-        **protocol_extra,
+        **row.protocol,
     }
-    n_params = int(X.shape[1] * len(store.labels) + len(store.labels))
     folds = []
     for f in range(len(split.folds)):
-        res = evaluate_fold(X, store, split, f, seed)
-        proto = ev.protocol(split, f, seed, store, pretrained=pretrained, **extra)
+        res = evaluate_fold(row.X, row.store, split, f, seed)
+        proto = ev.protocol(split, f, seed, row.store, pretrained=row.pretrained, **extra)
         fold_dir = layout.fold_dir(out_dir, f) if len(split.folds) > 1 else out_dir
-        ev.write_metrics(
-            fold_dir / "metrics.json",
-            name,
-            store.params.kind,
-            res,
-            proto,
-            parameters=n_params,
-            validation=res.get("validation", {}),
-        )
+        _write(row, fold_dir / "metrics.json", res, proto, res.get("validation", {}))
         folds.append((res, proto))
-    if len(folds) == 1:
-        results = folds[0][0]
-    else:
-        results = pool([r for r, _ in folds], store.labels)
-        summary = ev.summarize_folds([r for r, _ in folds], results)
+    results = folds[0][0]
+    if len(folds) > 1:
+        results = pool([r for r, _ in folds], row.store.labels)
         proto = {
             **folds[0][1],
             "fold": "all",
             "n_test_songs": sum(p["n_test_songs"] for _, p in folds),
             "n_test_slices": sum(p["n_test_slices"] for _, p in folds),
         }
+        summary = ev.summarize_folds([r for r, _ in folds], results)
         validation = ev.mean_validation([r.get("validation", {}) for r, _ in folds])
-        ev.write_metrics(
-            out_dir / "metrics.json",
-            name,
-            store.params.kind,
-            summary,
-            proto,
-            parameters=n_params,
-            validation=validation,
-        )
-    return {
-        "results": results,
-        "folds": [r for r, _ in folds],
-        "metrics": json.loads((out_dir / "metrics.json").read_text()),
-        "out_dir": out_dir,
-    }
+        _write(row, out_dir / "metrics.json", summary, proto, validation)
+    metrics = read_json(out_dir / "metrics.json")
+    return {"results": results, "folds": [r for r, _ in folds], "metrics": metrics, "out_dir": out_dir}
 
 
 def run_baseline(mel_store, split, out_dir, seed: int = 0) -> dict:
@@ -210,16 +198,10 @@ def run_baseline(mel_store, split, out_dir, seed: int = 0) -> dict:
 
     Notebook: 04_transfer_learning
     """
-    X = mfcc_stats(mel_store)
-    return run_linear(
-        BASELINE_NAME,
-        X,
-        mel_store,
-        split,
-        layout.experiment_dir(out_dir, BASELINE_NAME, "mel", split.name),
-        seed=seed,
-        features=f"MFCC-{N_MFCC} mean and std over time per 5-s slice",
+    row = LinearRow(
+        BASELINE_NAME, mfcc_stats(mel_store), mel_store, f"MFCC-{N_MFCC} mean and std over time per 5-s slice"
     )
+    return run_linear(row, split, layout.experiment_dir(out_dir, BASELINE_NAME, "mel", split.name), seed)
 
 
 def run_probe(musicnn_store, checkpoint: str, split, out_dir, seed: int = 0) -> dict:
@@ -231,17 +213,25 @@ def run_probe(musicnn_store, checkpoint: str, split, out_dir, seed: int = 0) -> 
     from gtzan_utils.classify.pretrained import store_embeddings, weights_key
 
     X = store_embeddings(musicnn_store, checkpoint)
-    name = PROBE_PREFIX + checkpoint.lower()
-    return run_linear(
-        name,
-        X,
-        musicnn_store,
-        split,
-        layout.experiment_dir(out_dir, name, "musicnn", split.name),
-        seed=seed,
-        features=f"{checkpoint} penultimate embedding ({X.shape[1]}-d) per 5-s slice",
-        pretrained=checkpoint,
-        backbone=checkpoint,
-        base="frozen (embeddings)",
-        weights_key=weights_key(checkpoint),
-    )
+    backbone = {"backbone": checkpoint, "base": "frozen (embeddings)", "weights_key": weights_key(checkpoint)}
+    features = f"{checkpoint} penultimate embedding ({X.shape[1]}-d) per 5-s slice"
+    row = LinearRow(PROBE_PREFIX + checkpoint.lower(), X, musicnn_store, features, checkpoint, backbone)
+    return run_linear(row, split, layout.experiment_dir(out_dir, row.name, "musicnn", split.name), seed)
+
+
+def run_imagenet_probe(store, app: str, split, out_dir, weights="imagenet", seed: int = 0) -> dict:
+    """The linear probe of an ImageNet base: every slice of ``store`` through the frozen ``app`` (pooled features,
+    :func:`gtzan_utils.classify.imagenet.imagenet_features`, cached) → standardised logistic regression, written
+    to ``out_dir/probe_<app>-<input>-<split>/``. ``weights``: ``imagenet`` or ``cached`` (from Keras' cache).
+    Returns :func:`run_linear`'s dict.
+
+    Notebook: 04_transfer_learning
+    """
+    from gtzan_utils.classify.imagenet import PROBE_SIZE, imagenet_features, weights_used
+
+    X = imagenet_features(store, app, weights)
+    h, w = PROBE_SIZE
+    features = f"{app} ImageNet features ({X.shape[1]}-d: average and max pooled) of each slice at {h}x{w}"
+    backbone = {"backbone": app, "base": "frozen (embeddings)", "input_size": [h, w]}
+    row = LinearRow(PROBE_PREFIX + app, X, store, features, weights_used(app, weights) or False, backbone)
+    return run_linear(row, split, layout.experiment_dir(out_dir, row.name, store.params.kind, split.name), seed)

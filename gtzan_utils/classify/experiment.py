@@ -22,6 +22,7 @@ from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.base.files import read_json, write_json
 from gtzan_utils.base.resume import RunFolder
 from gtzan_utils.classify import evaluate as ev
+from gtzan_utils.classify.imagenet import weights_used
 from gtzan_utils.classify.selection import epoch_size
 from gtzan_utils.classify.settings import TrainSettings
 from gtzan_utils.classify.training import Feed, config_key, fit, read_history, seed_everything, train_stats
@@ -228,7 +229,7 @@ def score_and_write(exp: Experiment, model, scorer, named: dict, training_info: 
         exp.fold,
         s.seed,
         exp.store,
-        pretrained=s.weights or False,
+        pretrained=weights_used(exp.model_name, s.weights) or False,
         epochs_run=int(len(history)),
         base=base_state,
         backbone=backbone,

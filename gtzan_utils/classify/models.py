@@ -44,13 +44,12 @@ Shown in notebooks 03_vanilla_cnn and 04_transfer_learning.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 import numpy as np
 
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.base.parse import parse_weights
+from gtzan_utils.classify.imagenet import IMAGENET_FILES, imagenet_base, imagenet_cached
 
 BN_MOMENTUM = 0.9
 MIN_IMAGENET_SIDE = 32
@@ -124,21 +123,6 @@ def build_vanilla_cnn(
     return _compile(model, optimizer or default_opt, learning_rate or 1e-3)
 
 
-#: the files keras.applications caches for the no-top ImageNet weights (in $KERAS_HOME/models or ~/.keras/models)
-IMAGENET_FILES = {
-    "mobilenetv2": "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5",
-    "densenet121": "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5",
-}
-
-
-def imagenet_cached(app: str) -> bool:
-    """Whether Keras already holds ``app``'s ImageNet weights on this machine (no download needed)."""
-    import os
-
-    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser()
-    return (home / "models" / IMAGENET_FILES[app]).exists()
-
-
 def not_run_reason(model_name: str, weights) -> str | None:
     """Why a cell is skipped under ``WEIGHTS = "cached"`` (ImageNet weights only when already on disk), or None.
 
@@ -152,34 +136,24 @@ def not_run_reason(model_name: str, weights) -> str | None:
     return None
 
 
-def _imagenet_base(app: str, input_shape, weights):
-    cls = {"mobilenetv2": keras.applications.MobileNetV2, "densenet121": keras.applications.DenseNet121}[app]
-    weights = parse_weights(weights)
-    if weights == "cached":  # only reached when the file is there (see not_run_reason)
-        weights = "imagenet"
-    if weights not in (None, "imagenet"):
-        path = Path(weights).expanduser()
-        if not path.exists():
-            raise GtzanError(f"weights file {path} not found: pass 'imagenet', None or an existing .weights.h5 file")
-        weights = str(path)
-    try:
-        return cls(include_top=False, weights=weights, input_shape=tuple(input_shape))
-    except GtzanError:
-        raise
-    except Exception as exc:  # offline, keras raises a plain Exception ("URL fetch failure ...")
-        if weights != "imagenet":
-            raise GtzanError(f"cannot load {app} weights from {weights}: {exc}") from None
-        raise GtzanError(
-            f"cannot fetch the ImageNet weights of {app} ({str(exc).splitlines()[0][:120]}). Either go online "
-            f"(the weights are downloaded once into ~/.keras/models), or set WEIGHTS to a local .weights.h5 file, "
-            f"or to None to train from scratch (the metrics then say pretrained: false)"
-        ) from None
-
-
 #: ImageNet's RGB mean and std on 0-255 pixels (the "torch" preprocessing mode of DenseNet121)
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
 Z_TO_PIXELS = 127.5 / 3  # z = ±3 maps to pixels 0 and 255
+
+
+def channel_statistics(mean, variance):
+    """Per-row, per-channel statistics (h, c) → the same shape holding each channel's overall mean and variance.
+
+    ImageNet bases see a spectrogram as a picture: z-scoring each frequency row flattens its spectral envelope
+    (the linear probe on MobileNetV2, 50 real excerpts: 0.68-0.72 song accuracy with per-row scaling against
+    0.78-0.80 with one mean and spread per channel, at 160×320)."""
+    mean, variance = np.asarray(mean, np.float64), np.asarray(variance, np.float64)
+    m = mean.mean(axis=0, keepdims=True)
+    v = (variance + mean**2).mean(axis=0, keepdims=True) - m**2
+    return np.broadcast_to(m, mean.shape).astype(np.float32), np.broadcast_to(np.maximum(v, 1e-8), mean.shape).astype(
+        np.float32
+    )
 
 
 def _imagenet_scale(x, app: str, kind: str):
@@ -214,13 +188,15 @@ def _build_transfer(
     layers = keras.layers
     if kind == "mfcc_image":  # already colours in [0, 1]: scaled as the image it is, no z-scores
         mean = variance = None
+    elif mean is not None:  # one mean and spread per channel, not per frequency row: the picture keeps its shape
+        mean, variance = channel_statistics(mean, variance)
     inputs, x, c = _stem(input_shape, mean, variance, input_size, min_side=MIN_IMAGENET_SIDE)
     if c == 1:
         x = layers.Concatenate(axis=-1, name="to_rgb")([x, x, x])
     elif c != 3:
         raise GtzanError(f"{app} takes 1- or 3-channel inputs, not {c}")
     x = _imagenet_scale(x, app, kind)
-    base = _imagenet_base(app, tuple(int(d) for d in x.shape[1:]), weights)
+    base = imagenet_base(app, tuple(int(d) for d in x.shape[1:]), weights)
     if train_base is None:
         train_base = weights is None  # auto: the paper's frozen base with pretrained weights, trained without
     if train_base:
