@@ -84,9 +84,10 @@ def test_training_windows_overlap_and_cover_the_slices_span():
 
 
 def test_consecutive_slices_keep_their_store_key():
-    """Stores written before windows existed stay valid: the key of hop 0 is computed without the new field."""
+    """The key of hop 0 is computed without the windows' field, so it changes only when the feature version does
+    (version 2, the sharded store, renamed every store on purpose: old ones are rebuilt, not misread)."""
     assert "hop_seconds" not in FeatureParams(kind="mel").to_dict()
-    assert FeatureParams(kind="mel").key == "f4233bd1de22" and FeatureParams(kind="mfcc").key == "a49ab831971d"
+    assert FeatureParams(kind="mel").key == "8a6741bc7d3b" and FeatureParams(kind="mfcc").key == "fafeb0dccb20"
     w = extract.windows_of(FeatureParams(kind="mel"), 1.0)
     assert w.key != FeatureParams(kind="mel").key and FeatureParams.from_dict(w.to_dict()) == w
 

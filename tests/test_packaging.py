@@ -24,12 +24,18 @@ def _lower_bound(spec):
     return tuple(int(x) for x in m.group(1).split(".")) if m else ()
 
 
-def test_joblib_at_least_1_4_everywhere():
-    """store.build_stores uses Parallel(return_as="generator_unordered"), which joblib 1.3 rejects."""
+def test_the_engine_and_the_manifest_are_declared_in_both_homes():
+    """base.engine runs on dask.distributed and the feature store's manifest is Parquet (pyarrow): `make setup` and a
+    plain `pip install -e .` (Colab) both install them, with ranges."""
     req = (REPO / "requirements.txt").read_text().splitlines()
     core = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
-    assert _lower_bound(_spec(req, "joblib")) >= (1, 4)
-    assert _lower_bound(_spec(core, "joblib")) >= (1, 4)
+    for name, floor in (("dask[distributed]", (2024, 8)), ("pyarrow", (15,))):
+        assert _spec(req, name) == _spec(core, name), name
+        assert _lower_bound(_spec(req, name)) >= floor, name
+    import distributed
+    import pyarrow
+
+    assert tuple(int(x) for x in distributed.__version__.split(".")[:2]) >= (2024, 8) and pyarrow.__version__
 
 
 def test_tf_extra_brings_what_the_skipped_tests_need():

@@ -5,6 +5,7 @@ No network access: every socket connection to a non-loopback address fails in th
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -225,10 +226,16 @@ def test_musicnn_kind_is_16k_and_sliced_like_the_others(musicnn_stores):
 def test_store_embeddings_are_cached_by_checkpoint_and_weights(musicnn_stores):
     stores, _, _, _ = musicnn_stores
     s = stores["musicnn"]
-    e = pretrained.store_embeddings(s, "MSD_musicnn", progress=False)
+    mapped = pretrained.store_embeddings(s, "MSD_musicnn", progress=False)
+    assert isinstance(mapped, np.memmap) and not mapped.flags.writeable  # read from disk, not held in memory
+    e = np.array(mapped)
     assert e.shape == (len(s), 200)
     cached = list(s.path.glob("embeddings-MSD_musicnn-*.npy"))
     assert len(cached) == 1 and pretrained.weights_key("MSD_musicnn") in cached[0].name
+    # computed in shards through the engine (here: this process), then streamed into the one file
+    record = json.loads(cached[0].with_suffix(".json").read_text())
+    assert record["rows"] == len(s) and record["workers"] == [f"{socket.gethostname()}:{os.getpid()}"]
+    assert not list(s.path.glob("*.shards"))
     direct = pretrained.forward(np.swapaxes(s.read([2]), 1, 2), "MSD_musicnn")[1]
     np.testing.assert_allclose(e[2], direct[0], rtol=1e-4, atol=1e-4)
     np.save(cached[0], e + 1)  # a second call loads the file, it does not recompute
@@ -236,6 +243,37 @@ def test_store_embeddings_are_cached_by_checkpoint_and_weights(musicnn_stores):
     np.save(cached[0], e)
     with pytest.raises(GtzanError, match="musicnn"):
         pretrained.store_embeddings(stores["mel"], "MSD_musicnn")
+
+
+@needs_weights
+def test_a_killed_embedding_pass_resumes_from_its_shards(musicnn_stores, tmp_path, monkeypatch):
+    """Shards of 5 slices; the pass dies in its third shard: a rerun computes only the shards without a marker and
+    gives the embeddings of one uninterrupted pass."""
+    import shutil
+
+    stores, _, _, _ = musicnn_stores
+    s = store.FeatureStore(shutil.copytree(stores["musicnn"].path, tmp_path / stores["musicnn"].path.name))
+    for f in s.path.glob("embeddings-*"):
+        f.unlink()
+    monkeypatch.setattr(pretrained, "EMBED_ROWS", 5)
+    real, calls, dying = pretrained.forward, [], [True]
+
+    def dies_third(x, checkpoint, batch_size=32):
+        calls.append(len(x))
+        if len(calls) == 3 and dying:
+            dying.pop()
+            raise RuntimeError("the machine stopped")
+        return real(x, checkpoint, batch_size)
+
+    monkeypatch.setattr(pretrained, "forward", dies_third)
+    with pytest.raises(RuntimeError, match="the machine stopped"):
+        pretrained.store_embeddings(s, "MSD_musicnn", progress=False)
+    (folder,) = s.path.glob("embeddings-MSD_musicnn-*.shards")
+    assert sorted(f.name for f in folder.glob("*.json")) == ["000000000.json", "000000005.json"]
+    calls.clear()
+    e = np.array(pretrained.store_embeddings(s, "MSD_musicnn", progress=False))
+    assert calls == [5, 5, 4] and len(s) == 24  # rows 10-24 only
+    np.testing.assert_allclose(e, np.array(pretrained.store_embeddings(stores["musicnn"], "MSD_musicnn")), atol=1e-4)
 
 
 @needs_weights

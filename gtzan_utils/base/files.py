@@ -1,8 +1,8 @@
 """Files that a kill cannot leave half written, and the few readers every chapter shares.
 
 :func:`atomic_write` is the package's one way to write a file that others read: the content goes to a hidden
-temporary file beside the target (``.<name>.<pid>.tmp``), which is then renamed over it (``os.replace``, atomic on
-one filesystem), so a reader sees the old file or the new one, never a part. :func:`write_text`,
+temporary file beside the target (``.<name>.<pid>-<thread>.tmp``), which is then renamed over it (``os.replace``,
+atomic on one filesystem), so a reader sees the old file or the new one, never a part. :func:`write_text`,
 :func:`write_json` and :func:`write_npy` are the common cases; :func:`read_history` reads the per-epoch CSV logs
 that Keras' ``CSVLogger`` appends to (the classifiers' ``history.csv``, the VAE's ``vae_history.csv``).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,8 +19,9 @@ import numpy as np
 
 
 def temporary_name(path: Path) -> Path:
-    """The hidden temporary file :func:`atomic_write` writes before renaming it to ``path``."""
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """The hidden temporary file :func:`atomic_write` writes before renaming it to ``path``: named by process and
+    thread, so that two writers of one file (two tasks of a Dask worker, two runs) never share one."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
 
 
 def is_temporary(path: Path) -> bool:

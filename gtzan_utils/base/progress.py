@@ -28,12 +28,14 @@ def progress(
     disable: bool = False,
     every: float = 0.25,
     min_interval: float = 60.0,
+    size=None,
 ):
     """Wrap ``iterable`` so that its progress shows; returns an iterable of the same items.
 
     Live (terminal, JupyterLab, Colab): a ``tqdm.auto`` bar. Under papermill: plain lines on stdout after each
     ``every`` share of ``total`` (or of ``len(iterable)``), at least every ``min_interval`` seconds, and at the
     end. ``initial`` counts work done before (e.g. a resumed run). ``disable`` returns ``iterable`` untouched.
+    ``size(item)`` is how many ``unit``s an item counts for (default 1: e.g. a shard of songs counts its songs).
 
     Notebook: 01_data_exploration (validation), 02_preprocessing (featurizing).
     """
@@ -44,11 +46,22 @@ def progress(
     if not in_papermill():
         from tqdm.auto import tqdm
 
-        return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial)
-    return _lines(iterable, total, desc, unit, initial, every, min_interval)
+        if size is None:
+            return tqdm(iterable, total=total, desc=desc, unit=unit, initial=initial)
+        return _weighted_bar(tqdm(total=total, desc=desc, unit=unit, initial=initial), iterable, size)
+    return _lines(iterable, total, desc, unit, initial, every, min_interval, size or (lambda _: 1))
 
 
-def _lines(iterable, total, desc, unit, initial, every, min_interval):
+def _weighted_bar(bar, iterable, size):
+    try:
+        for item in iterable:
+            bar.update(size(item))
+            yield item
+    finally:
+        bar.close()
+
+
+def _lines(iterable, total, desc, unit, initial, every, min_interval, size):
     from tqdm import tqdm
 
     def line(n, elapsed):
@@ -63,8 +76,8 @@ def _lines(iterable, total, desc, unit, initial, every, min_interval):
     marks = sorted({math.ceil(total * every * k) for k in range(1, math.ceil(1 / every))}) if total else []
     n = initial
     for item in iterable:
+        n += size(item)
         yield item
-        n += 1
         now = time.perf_counter()
         passed = [m for m in marks if m <= n]
         if passed or now - last >= min_interval:

@@ -29,12 +29,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from gtzan_utils.base.errors import GtzanError
-from gtzan_utils.base.files import write_npy
+from gtzan_utils.base.files import atomic_write, write_json, write_npy
 from gtzan_utils.features.extract import MUSICNN_INPUT, FeatureParams, musicnn_log_mel, resample
 
 CHECKPOINTS = ("MSD_musicnn", "MTT_musicnn", "MSD_vgg", "MTT_vgg")
@@ -413,30 +415,130 @@ def top_tags(clip, sr: int, checkpoint: str = "MSD_musicnn", k: int = 5) -> list
 
 
 # -- embeddings of a feature store ------------------------------------------------------------------------
-def store_embeddings(store, checkpoint: str = "MSD_musicnn", batch_size: int = 32, progress: bool = True) -> np.ndarray:
-    """Embeddings (n manifest rows, d) of a ``musicnn`` feature store, one per slice (each slice whole), cached in
-    the store folder as ``embeddings-<checkpoint>-<weights key>.npy`` (written atomically; a rerun loads it).
-    Notebook: 04_transfer_learning."""
+#: Manifest rows per embedding task (one shard file each): about 2 MB of input, 400 KB of embeddings.
+EMBED_ROWS = 512
 
-    from tqdm.auto import tqdm
+
+@dataclass(frozen=True)
+class EmbedTask:
+    """One shard of a store's embeddings (what a task receives): the store folder, manifest rows ``first`` to
+    ``stop``, the checkpoint, and the folder the shard goes to."""
+
+    store: str
+    first: int
+    stop: int
+    checkpoint: str
+    batch_size: int
+    folder: str
+
+
+_OPEN_STORES: dict = {}
+
+
+def _open_store(path: str):
+    """The feature store at ``path``, opened once per process (a worker runs many tasks of one store)."""
+    from gtzan_utils.features.store import FeatureStore
+
+    if path not in _OPEN_STORES:
+        if len(_OPEN_STORES) >= 4:
+            _OPEN_STORES.clear()
+        _OPEN_STORES[path] = FeatureStore(path)
+    return _OPEN_STORES[path]
+
+
+def _embedding_shard(folder, first: int, suffix: str = ".npy") -> Path:
+    return Path(folder) / f"{first:09d}{suffix}"
+
+
+def embed_rows(task: EmbedTask) -> dict:
+    """Task: the embeddings of manifest rows ``task.first`` to ``task.stop`` of a ``musicnn`` store, written as one
+    ``.npy`` shard and then its done-marker (both atomically) where the task runs; the backbone is loaded once per
+    process. A shard with its marker is not recomputed. Returns small metadata (rows, host, process)."""
+    import os
+    import socket
+    import time
+
+    t0 = time.perf_counter()
+    where = {"first": task.first, "rows": task.stop - task.first, "host": socket.gethostname(), "pid": os.getpid()}
+    marker = _embedding_shard(task.folder, task.first, ".json")
+    if marker.exists():
+        return {**where, "computed": False}
+    x = _open_store(task.store).read(np.arange(task.first, task.stop))
+    emb = forward(np.swapaxes(x, 1, 2), task.checkpoint, task.batch_size)[1].astype(np.float32)
+    write_npy(_embedding_shard(task.folder, task.first), emb)
+    doc = {**where, "seconds": round(time.perf_counter() - t0, 3)}
+    write_json(marker, doc, indent=None)
+    return {**doc, "computed": True}
+
+
+def _concatenate(parts: list[Path], path: Path, n: int) -> None:
+    """Stream the ``.npy`` shards ``parts`` (float32 rows, in order) into one ``.npy`` of ``n`` rows, atomically,
+    one shard in memory at a time."""
+    first = np.load(parts[0], mmap_mode="r", allow_pickle=False)
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False}
+
+    def write(tmp: Path):
+        with open(tmp, "wb") as fh:
+            np.lib.format.write_array_header_1_0(fh, {**header, "shape": (n, *first.shape[1:])})
+            for part in parts:
+                fh.write(np.ascontiguousarray(np.load(part, allow_pickle=False), np.float32).tobytes())
+
+    atomic_write(path, write)
+
+
+def store_embeddings(
+    store, checkpoint: str = "MSD_musicnn", batch_size: int = 32, progress: bool = True, n_jobs: int | None = None
+) -> np.ndarray:
+    """Embeddings (n manifest rows, d) of a ``musicnn`` feature store, one per slice (each slice whole), cached in
+    the store folder as ``embeddings-<checkpoint>-<weights key>.npy`` (beside it a ``.json`` naming the processes that
+    computed it) and returned memory-mapped (read-only); a rerun loads the file.
+
+    The pass goes through :mod:`gtzan_utils.base.engine`, :data:`EMBED_ROWS` slices per task: each task writes its
+    own shard (``embeddings-...shards/<first row>.npy`` and a done-marker), so no process holds every embedding and
+    a killed pass resumes; the shards are then streamed into the one file. ``n_jobs`` None runs here (TensorFlow
+    already uses every core of this machine) unless ``gtzan run --scheduler`` named a cluster, whose workers then
+    run it (each loads the backbone once). Notebook: 04_transfer_learning."""
+    import shutil
+
+    from gtzan_utils.base import engine
 
     if store.params.kind != "musicnn":
         raise GtzanError(
             f"embeddings need the 'musicnn' feature kind, not {store.params.kind!r}: add musicnn to "
             f"FEATURE_KINDS of notebook 02"
         )
+    if not len(store):
+        raise GtzanError(f"feature store {store.path} holds no slice: check the data folder with `gtzan validate`")
     path = Path(store.path) / f"embeddings-{checkpoint}-{weights_key(checkpoint)}.npy"
     if path.exists():
-        emb = np.load(path, allow_pickle=False)
+        emb = np.load(path, mmap_mode="r", allow_pickle=False)
         if len(emb) == len(store):
             return emb
-    parts = []
-    for a in tqdm(range(0, len(store), 256), desc=f"embed {checkpoint}", unit="×256 slices", disable=not progress):
-        rows = np.arange(a, min(a + 256, len(store)))
-        parts.append(forward(np.swapaxes(store.read(rows), 1, 2), checkpoint, batch_size)[1])
-    emb = np.concatenate(parts).astype(np.float32)
-    write_npy(path, emb)
-    return emb
+    folder = path.with_suffix(".shards")
+    ranges = engine.chunks(len(store), EMBED_ROWS)
+    tasks = [
+        EmbedTask(str(store.path), r.start, r.stop, checkpoint, batch_size, str(folder))
+        for r in ranges
+        if not _embedding_shard(folder, r.start, ".json").exists()
+    ]
+    results = engine.map_unordered(
+        embed_rows,
+        tasks,
+        n_jobs,
+        desc=f"embed {checkpoint}",
+        unit="slice",
+        progress=progress,
+        size=lambda r: r["rows"],
+        total=sum(t.stop - t.first for t in tasks),
+    )
+    for _ in results:
+        pass
+    markers = [json.loads(_embedding_shard(folder, r.start, ".json").read_text()) for r in ranges]
+    _concatenate([_embedding_shard(folder, r.start) for r in ranges], path, len(store))
+    workers = sorted({f"{m['host']}:{m['pid']}" for m in markers})
+    write_json(path.with_suffix(".json"), {"rows": len(store), "shards": len(ranges), "workers": workers})
+    shutil.rmtree(folder, ignore_errors=True)
+    return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
 class EmbeddedStore:
@@ -458,7 +560,7 @@ class EmbeddedStore:
         return len(self.embeddings)
 
     def read(self, rows) -> np.ndarray:
-        return self.embeddings[np.asarray(rows, np.int64)]
+        return np.asarray(self.embeddings[np.asarray(rows, np.int64)], np.float32)
 
 
 # -- a look at the weights ----------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gtzan_utils.base import engine
 from gtzan_utils.base.constants import AUDIO_EXTENSIONS, GENRES, SR, SYNTH_MARKER
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.base.layout import data_home
@@ -225,10 +226,10 @@ class ValidationReport:
         return "\n".join(lines)
 
     def save(self, path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.table.to_csv(path, index=False)
-        return path
+        """Write the table as CSV, atomically; returns the path."""
+        from gtzan_utils.base.files import atomic_write
+
+        return atomic_write(path, lambda tmp: self.table.to_csv(tmp, index=False))
 
 
 def missing_gtzan_tracks(df: pd.DataFrame) -> list[str]:
@@ -249,8 +250,36 @@ def missing_gtzan_tracks(df: pd.DataFrame) -> list[str]:
     return [f"{g}.{i:05d}" for g in GENRES for i in range(GTZAN_PER_GENRE) if f"{g}.{i:05d}" not in have]
 
 
+def _inspect(path) -> dict:
+    """What validation needs of one file, read where the task runs: readable (or the decoder's complaint), rate,
+    channels, frames, what is wrong with the samples, and the length the header announces for a truncated file."""
+    try:
+        y, info = _decode(path)
+    except GtzanError as exc:
+        return {"readable": False, "error": str(exc).split(": ", 1)[-1]}
+    seconds = info["frames"] / info["sr"] if info["sr"] else 0.0
+    return {
+        "readable": True,
+        **info,
+        "seconds": seconds,
+        "problem": audio_problem(y),
+        "announced": _announced_seconds(path, seconds),
+    }
+
+
+def _inspect_files(item: tuple[int, tuple[str, ...]]) -> tuple[int, list[dict]]:
+    """Task: ``(first index, paths)`` → ``(first index, [:func:`_inspect` of each])``."""
+    first, paths = item
+    return first, [_inspect(p) for p in paths]
+
+
 def validate(
-    df: pd.DataFrame, min_seconds: float = 5.0, sr: int = SR, progress: bool = True, n_slices: int | None = None
+    df: pd.DataFrame,
+    min_seconds: float = 5.0,
+    sr: int = SR,
+    progress: bool = True,
+    n_slices: int | None = None,
+    n_jobs: int | None = None,
 ) -> ValidationReport:
     """Decode every file of ``df`` (from :func:`find_dataset`) and report what is wrong with it, one row per
     file with the reason in ``note``; returns a :class:`ValidationReport`.
@@ -260,18 +289,32 @@ def validate(
     Kept with a note: other sample rates and channel counts (resampled / downmixed), and clips much shorter
     than the dataset's usual (median) length -- a truncated file -- which give k of the usual n slices of
     ``min_seconds`` (at most ``n_slices``). :attr:`ValidationReport.missing` lists the GTZAN track ids with
-    no file.
+    no file. The files are decoded through :mod:`gtzan_utils.base.engine`: ``n_jobs`` local processes (None or 1:
+    this process), or the workers of the cluster that ``gtzan run --scheduler`` names.
 
     Notebook: 01_data_exploration
     """
-    from gtzan_utils.base.progress import progress as show_progress
-
-    seconds_of = {}
+    seconds_of, announced_of = {}, {}
     rows = []
     extra = second_files(df)
     todo = [(r.path, r.genre, r.track_id, None) for r in df.itertuples(index=False)]
     todo += [(r.path, r.genre, r.track_id, r.kept) for r in extra.itertuples(index=False)]
-    for path, genre, track_id, kept in show_progress(todo, desc="validate", unit="file", disable=not progress):
+    facts: list[dict] = [{}] * len(todo)
+    per = engine.chunk_size(len(todo), n_jobs, most=64)
+    items = [(r.start, tuple(str(t[0]) for t in todo[r.start : r.stop])) for r in engine.chunks(len(todo), per)]
+    results = engine.map_unordered(
+        _inspect_files,
+        items,
+        n_jobs,
+        desc="validate",
+        unit="file",
+        progress=progress,
+        size=lambda r: len(r[1]),
+        total=len(todo),
+    )
+    for first, part in results:
+        facts[first : first + len(part)] = part
+    for (path, genre, track_id, kept), fact in zip(todo, facts):
         row = {
             "path": path,
             "genre": genre,
@@ -284,33 +327,31 @@ def validate(
             "note": "",
         }
         rows.append(row)
-        try:
-            y, info = _decode(path)
-        except GtzanError as exc:
-            row.update(readable=False, usable=False, note=f"unreadable, excluded ({str(exc).split(': ', 1)[-1]})")
+        if not fact["readable"]:
+            row.update(readable=False, usable=False, note=f"unreadable, excluded ({fact['error']})")
             if kept is not None:
                 row["note"] = f"second file {Path(path).name} of the track ({Path(kept).name} is used); " + row["note"]
             continue
-        seconds = info["frames"] / info["sr"] if info["sr"] else 0.0
-        row.update(sr=info["sr"], channels=info["channels"], seconds=round(seconds, 3))
+        seconds = fact["seconds"]
+        row.update(sr=fact["sr"], channels=fact["channels"], seconds=round(seconds, 3))
         notes = []
         if kept is not None:
             row["usable"] = False
             row["note"] = f"second file {Path(path).name} of the track ({Path(kept).name} is used), excluded"
             continue
-        if info["sr"] != sr:
-            notes.append(f"resampled {info['sr']}->{sr} Hz")
-        if info["channels"] != 1:
-            notes.append(f"downmixed {info['channels']}->1 channels")
-        problem = audio_problem(y)
-        if problem:
+        if fact["sr"] != sr:
+            notes.append(f"resampled {fact['sr']}->{sr} Hz")
+        if fact["channels"] != 1:
+            notes.append(f"downmixed {fact['channels']}->1 channels")
+        if fact["problem"]:
             row["usable"] = False
-            notes.append(f"{problem}, excluded")
+            notes.append(f"{fact['problem']}, excluded")
         elif seconds < min_seconds:
             row["usable"] = False
             notes.append(f"too short ({seconds:.2f} s < {min_seconds:g} s), excluded")
         else:
             seconds_of[len(rows) - 1] = seconds
+            announced_of[len(rows) - 1] = fact["announced"]
         row["note"] = "; ".join(notes)
 
     def slices(t):  # whole slices of min_seconds; a last one short by at most 5 % counts
@@ -319,7 +360,7 @@ def validate(
 
     usual = float(np.median(list(seconds_of.values()))) if len(seconds_of) >= 3 else None
     for i, seconds in seconds_of.items():  # truncated clips give fewer slices than the others
-        announced = _announced_seconds(rows[i]["path"], seconds)
+        announced = announced_of[i]
         if announced is not None and slices(seconds) < slices(announced):
             note = (
                 f"truncated: the header announces {announced:.1f} s, the data holds {seconds:.1f} s; "
@@ -340,13 +381,19 @@ def validate(
 
 
 def load_dataset(
-    root, min_seconds: float = 5.0, report_path=None, progress: bool = True, n_slices: int | None = None
+    root,
+    min_seconds: float = 5.0,
+    report_path=None,
+    progress: bool = True,
+    n_slices: int | None = None,
+    n_jobs: int | None = None,
 ) -> pd.DataFrame:
-    """Find and validate in one call; prints the files excluded or flagged and why, returns the usable clips.
+    """Find and validate in one call (``n_jobs`` as :func:`validate`); prints the files excluded or flagged and why,
+    returns the usable clips.
 
     Notebook: 02_preprocessing
     """
-    report = validate(find_dataset(root), min_seconds=min_seconds, progress=progress, n_slices=n_slices)
+    report = validate(find_dataset(root), min_seconds=min_seconds, progress=progress, n_slices=n_slices, n_jobs=n_jobs)
     if report_path is not None:
         report.save(report_path)
     if len(report.excluded) or (report.table.note != "").any() or report.missing:

@@ -39,8 +39,9 @@ KINDS: tuple[str, ...] = ("mfcc", "mel", "mel3", "mfcc_image", "musicnn")
 #: The musicnn checkpoints' input (Pons & Serra 2019): fixed by their training, so one home here.
 MUSICNN_INPUT: dict = {"sr": 16000, "n_fft": 512, "hop_length": 256, "n_mels": 96}
 
-#: Bump when the feature code changes in a way that changes values: old stores are then not reused.
-FEATURE_VERSION = 1
+#: Bump when the feature code or the store's layout changes: old stores then get other folder names and are rebuilt,
+#: not misread. 2: the sharded store (``features.store``, one ``.npy`` per shard of songs and a Parquet manifest).
+FEATURE_VERSION = 2
 
 
 @dataclass(frozen=True)

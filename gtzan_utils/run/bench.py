@@ -1,14 +1,17 @@
-"""Benchmarks that print figures (not tests): ``gtzan bench featurize`` and ``gtzan bench memory``.
+"""Benchmarks that print figures (not tests): ``gtzan bench featurize``, ``memory``, ``stream``, ``train``, ``scale``.
 
-* ``featurize``: the same songs through (a) the feature store (whole song per librosa call, joblib workers)
+* ``featurize``: the same songs through (a) the feature store (whole song per librosa call, engine workers)
   and (b) the naive loop of the paper's code (load each 5-s slice separately with ``librosa.load(offset=...)``, one
   librosa call per slice and kind, keep everything in a list); prints both times and the ratio.
 * ``memory``: peak RSS of the whole process tree of ``gtzan featurize`` (all kinds) on 1,000 songs against
-  100 songs: the store writes with ``os.pwrite`` so memory must not grow with the data.
+  100 songs: each task writes its shard one song at a time, so memory must not grow with the data.
 * ``stream``: vanilla CNN on mel, samples/s when batches stream from the store against ``model.fit`` on the
   same slices held in memory.
 * ``train``: seconds per training step (batch 32) of every Table-1 cell at its full input size on this
   machine, and the extrapolated time of one epoch and of a full GTZAN run (800 training songs x 6 slices).
+* ``scale``: the engine (:mod:`gtzan_utils.base.engine`) featurizing all kinds in this process (T1) and on a local
+  cluster of N worker processes (or the cluster of ``--scheduler``): songs/s, the scaling efficiency T1 / (N · TN),
+  start-up time, the cost of an empty task, peak RSS of each worker and of the client, bytes and files per kind.
 """
 
 from __future__ import annotations
@@ -359,8 +362,115 @@ def bench_determinism(songs: int = 100, epochs: int = 2) -> list[dict]:
     return rows
 
 
+def _peak_rss_mb(pid: int) -> float:
+    """Peak resident memory of a process over its life (``VmHWM``), in MB; 0 where /proc is absent."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _worker_peaks(n_jobs: int) -> list[float]:
+    from gtzan_utils.base import engine
+
+    c = engine.client(n_jobs)
+    return [round(v, 1) for v in c.run(_peak_rss_mb_here).values()] if c is not None else []
+
+
+def _peak_rss_mb_here() -> float:
+    """The calling process's :func:`_peak_rss_mb` (run on each worker)."""
+    return _peak_rss_mb(os.getpid())
+
+
+def bench_scale(songs: int = 40, jobs: int = 2, seconds: float = 30.0) -> dict:
+    """Featurize ``songs`` synthetic songs of ``seconds`` (all five kinds, the notebooks' parameters) through the
+    engine on a local cluster of ``jobs`` worker processes (or, with ``$GTZAN_SCHEDULER(_FILE)`` set, on that
+    cluster) and in this process (1 worker: the serial baseline T1, no engine overhead); print songs/s, the scaling
+    efficiency T1 / (N · TN), start-up, the cost of an empty task, peak RSS of each worker and of the client (after
+    the cluster's run, before this process featurizes itself) and the store's bytes and files per kind. Each is
+    warmed up (imports, numba) on other songs before the timed build."""
+    from gtzan_utils.base import engine
+    from gtzan_utils.data.dataset import find_dataset, resolve_data
+    from gtzan_utils.features.extract import KINDS, FeatureParams
+    from gtzan_utils.features.store import featurize_all
+
+    data = resolve_data("synth", synth_per_genre=max(1, -(-(songs + 10) // 10)), synth_seconds=seconds)
+    everything = find_dataset(data)
+    tracks, warm = everything.iloc[:songs].reset_index(drop=True), everything.iloc[songs : songs + 4]
+    on_cluster = engine.target().mode == "cluster"
+    sizes = [jobs, 1] if jobs > 1 or on_cluster else [1]
+    rows, per_kind, client_mb = [], {}, None
+    for n in sizes:
+        engine.shutdown()
+        t0 = time.perf_counter()
+        engine.client(n)
+        startup = time.perf_counter() - t0
+        workers = len(engine.worker_pids(n)) or n
+        with tempfile.TemporaryDirectory() as tmp:
+            featurize_all(warm, KINDS, Path(tmp) / "warm", base=FeatureParams(), n_jobs=n, progress=False)
+            t0 = time.perf_counter()
+            for _ in engine.map_unordered(abs, range(200), n, progress=False):  # abs(i): a task that does nothing
+                pass
+            empty_ms = (time.perf_counter() - t0) / 200 * 1e3
+            t0 = time.perf_counter()
+            stores = featurize_all(tracks, KINDS, Path(tmp) / "s", base=FeatureParams(), n_jobs=n, progress=False)
+            took = time.perf_counter() - t0
+            for kind, st in stores.items():
+                files = [f for f in st.path.rglob("*") if f.is_file()]
+                per_kind[kind] = {
+                    "bytes": sum(f.stat().st_size for f in files),
+                    "files": len(files),
+                    "bytes_per_song": round(sum(f.stat().st_size for f in files) / len(tracks)),
+                    "shards": st.n_shards,
+                }
+        rows.append(
+            {
+                "workers": workers,
+                "seconds": round(took, 2),
+                "songs_per_s": round(len(tracks) / took, 2),
+                "startup_s": round(startup, 2),
+                "empty_task_ms": round(empty_ms, 2),
+                "worker_peak_rss_mb": _worker_peaks(n),
+                "where": engine.describe(n),
+            }
+        )
+        if client_mb is None:
+            client_mb = round(_peak_rss_mb(os.getpid()), 1)
+    engine.shutdown()
+    rows.sort(key=lambda r: r["workers"])
+    t1 = rows[0]["seconds"] if rows[0]["workers"] == 1 and not on_cluster else None
+    for r in rows:
+        r["efficiency"] = round(t1 / (r["workers"] * r["seconds"]), 2) if t1 else None
+    where = "the cluster at " + (engine.target().scheduler or engine.target().scheduler_file) if on_cluster else ""
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    print(
+        f"featurize {len(tracks)} synthetic songs x {seconds:g} s, all kinds ({', '.join(KINDS)}), "
+        f"{os.cpu_count()} cores, load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}{', on ' + where if where else ''}:"
+    )
+    for r in rows:
+        eff = f"efficiency T1/(N*TN) {r['efficiency']:.2f}" if r["efficiency"] is not None else ""
+        print(
+            f"  {r['workers']} worker(s), {r['where']}: {r['seconds']:7.2f} s, {r['songs_per_s']:6.2f} songs/s  {eff}\n"
+            f"      start-up {r['startup_s']:.2f} s, empty task {r['empty_task_ms']:.2f} ms, "
+            f"peak RSS per worker {r['worker_peak_rss_mb']} MB"
+        )
+    print(f"  client (this process) peak RSS while the workers featurized: {client_mb} MB")
+    for kind, k in per_kind.items():
+        print(
+            f"  {kind:<11} {k['bytes'] / 1e6:8.1f} MB in {k['files']:4d} files ({k['shards']} shards), "
+            f"{k['bytes_per_song'] / 1e6:.3f} MB per song"
+        )
+    return {"rows": rows, "client_peak_rss_mb": client_mb, "kinds": per_kind, "songs": len(tracks)}
+
+
 def main(what: str, songs: int | None = None, jobs: int = 2):
     """Run the benchmark ``what`` (``gtzan bench``) and return its dict of figures."""
+    if what == "scale":
+        return bench_scale(songs or 40, jobs)
     if what == "determinism":
         return bench_determinism(songs or 100)
     if what == "featurize":

@@ -47,6 +47,37 @@ def _cmd_validate(a):
     return 0 if report.usable.shape[0] else 1
 
 
+def _use_cluster(a) -> None:
+    """``--scheduler`` / ``--scheduler-file`` of a command that works in this process: the engine's variables."""
+    import os
+
+    from gtzan_utils.base import engine
+    from gtzan_utils.base.errors import GtzanError
+
+    if a.scheduler and a.scheduler_file:
+        raise GtzanError("give --scheduler or --scheduler-file, not both")
+    if a.scheduler:
+        os.environ[engine.ENV_SCHEDULER] = a.scheduler
+    if a.scheduler_file:
+        os.environ[engine.ENV_SCHEDULER_FILE] = str(a.scheduler_file.expanduser().resolve())
+
+
+def _cluster_options(s) -> None:
+    s.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="run the parallel work on the Dask cluster at ADDRESS (tcp://host:8786; docs/cluster.md)",
+    )
+    s.add_argument(
+        "--scheduler-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="run the parallel work on the Dask cluster whose `dask scheduler --scheduler-file PATH` wrote PATH",
+    )
+
+
 def _cmd_featurize(a):
     from gtzan_utils.base.layout import data_home
     from gtzan_utils.base.parse import parse_list
@@ -54,8 +85,9 @@ def _cmd_featurize(a):
     from gtzan_utils.features.extract import KINDS, FeatureParams
     from gtzan_utils.features.store import featurize_all
 
+    _use_cluster(a)
     kinds = KINDS if a.kinds == "all" else tuple(parse_list(a.kinds))
-    tracks = load_dataset(a.dir, min_seconds=a.slice_seconds, n_slices=a.n_slices)
+    tracks = load_dataset(a.dir, min_seconds=a.slice_seconds, n_slices=a.n_slices, n_jobs=a.jobs)
     base = FeatureParams(kind=kinds[0], slice_seconds=a.slice_seconds, n_slices=a.n_slices)
     stores = featurize_all(tracks, kinds, a.store or data_home() / "stores", base=base, n_jobs=a.jobs)
     for kind, store in stores.items():
@@ -67,7 +99,14 @@ def _cmd_run(a):
     from gtzan_utils.run.runner import run_pipeline
 
     run_pipeline(
-        profile=a.profile, data=a.data, start=a.start, stop=a.stop, out=a.out, overrides=parse_overrides(a.param)
+        profile=a.profile,
+        data=a.data,
+        start=a.start,
+        stop=a.stop,
+        out=a.out,
+        overrides=parse_overrides(a.param),
+        scheduler=a.scheduler,
+        scheduler_file=a.scheduler_file,
     )
 
 
@@ -117,6 +156,7 @@ def _cmd_bench(a):
         return 0
     from gtzan_utils.run import bench
 
+    _use_cluster(a)
     bench.main(a.what, songs=a.songs, jobs=a.jobs)
 
 
@@ -151,7 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--store", type=Path, default=None, help="store root (default: data/stores)")
     s.add_argument("--slice-seconds", type=float, default=5.0)
     s.add_argument("--n-slices", type=int, default=6)
-    s.add_argument("--jobs", type=int, default=2)
+    s.add_argument("--jobs", type=int, default=2, help="local worker processes (1: this process)")
+    _cluster_options(s)
     s.set_defaults(func=_cmd_featurize)
 
     s = sub.add_parser("run", help="execute the notebooks with papermill into a run folder")
@@ -170,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="override a notebook parameter (repeatable)",
     )
+    _cluster_options(s)
     s.set_defaults(func=_cmd_run)
 
     s = sub.add_parser("generate", help="genre + duration -> audio with a trained conditional VAE")
@@ -197,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("bench", help="benchmarks that print figures (not tests); 'real': the real-music yardstick")
-    s.add_argument("what", choices=["real", "featurize", "memory", "stream", "train", "determinism"])
+    s.add_argument("what", choices=["real", "featurize", "memory", "stream", "train", "determinism", "scale"])
     s.add_argument("--songs", type=int, default=None)
     s.add_argument("--jobs", type=int, default=2)
     s.add_argument("--data", default=None, help="real: folder of genre folders (default: ../shared/gtzan_real)")

@@ -14,6 +14,7 @@ papermill's output is unsigned, so without it every stored audio player of a run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from gtzan_utils.base import layout
+from gtzan_utils.base import engine, layout
 from gtzan_utils.base.constants import REPO_ROOT
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.base.layout import runs_home
@@ -150,12 +151,57 @@ def run_pipeline(
     out=None,
     overrides: dict | None = None,
     stop: str = "99",
+    scheduler: str | None = None,
+    scheduler_file: str | None = None,
 ) -> Path:
     """Execute notebooks ``start``..``stop`` with the profile's parameters into one run folder, each signed.
 
-    Returns the run folder (``runs/<profile>-<time>`` unless ``out``); raises :class:`GtzanError` naming the
-    notebook and cell that failed, and the command that resumes. Used by ``gtzan run`` and ``make run``.
+    ``scheduler`` (an address, ``tcp://host:8786``) or ``scheduler_file`` (what ``dask scheduler --scheduler-file``
+    wrote) sends the parallel work of every notebook to that Dask cluster: the runner checks the cluster first (one
+    line if it cannot be reached or its workers lack the package) and passes it to the kernels as
+    ``$GTZAN_SCHEDULER`` / ``$GTZAN_SCHEDULER_FILE`` (:mod:`gtzan_utils.base.engine`); without them each notebook
+    starts its own local workers (``N_JOBS``). Returns the run folder (``runs/<profile>-<time>`` unless ``out``);
+    raises :class:`GtzanError` naming the notebook and cell that failed, and the command that resumes. Used by
+    ``gtzan run`` and ``make run``.
     """
+    with _engine_env(scheduler, scheduler_file):
+        return _run(profile, data, start, out, overrides, stop)
+
+
+@contextlib.contextmanager
+def _engine_env(scheduler: str | None, scheduler_file: str | None):
+    """``$GTZAN_SCHEDULER`` / ``$GTZAN_SCHEDULER_FILE`` set for the kernels while the run lasts (restored after), the
+    cluster checked before any notebook starts."""
+    if scheduler and scheduler_file:
+        raise GtzanError("give --scheduler or --scheduler-file, not both")
+    names = (engine.ENV_SCHEDULER, engine.ENV_SCHEDULER_FILE)
+    saved = {k: os.environ.get(k) for k in names}
+    try:
+        if scheduler or scheduler_file:
+            os.environ[engine.ENV_SCHEDULER] = scheduler or ""
+            where = str(Path(scheduler_file).expanduser().resolve()) if scheduler_file else ""
+            os.environ[engine.ENV_SCHEDULER_FILE] = where
+        if engine.target().mode == "cluster":
+            engine.client()  # reachable, with workers that import this package: or one line now, not in notebook 01
+            engine.shutdown()
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _cluster_flag() -> str:
+    """`` --scheduler ...`` as the command line gave it, for the resume hint ("" on this machine)."""
+    t = engine.target()
+    if t.scheduler:
+        return f" --scheduler {t.scheduler}"
+    return f" --scheduler-file {t.scheduler_file}" if t.scheduler_file else ""
+
+
+def _run(profile, data, start, out, overrides, stop) -> Path:
     import papermill as pm
 
     params = load_profile(profile)
@@ -184,8 +230,8 @@ def run_pipeline(
     log.setLevel(logging.INFO)
     record_path = run_dir / "run.json"
     record = json.loads(record_path.read_text()) if record_path.exists() else {"notebooks": {}}
-    record.update(profile=profile, parameters=params)
-    print(f"run folder: {run_dir}")
+    record.update(profile=profile, parameters=params, engine=engine.describe(params.get("N_JOBS")))
+    print(f"run folder: {run_dir}\nparallel work: {record['engine']}")
     try:
         for nb in chosen:
             nb_params = parameters_for(params, nb.stem, declared[nb.name], overrides)
@@ -212,7 +258,7 @@ def run_pipeline(
                 raise GtzanError(
                     f"{nb.name} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}. "
                     f"See {target}; after fixing, resume with `gtzan run --profile {profile} --from {nb.name[:2]} "
-                    f"--out {run_dir}`"
+                    f"--out {run_dir}{_cluster_flag()}`"
                 ) from None
             sign_notebook(target)
             seconds = time.perf_counter() - t0
