@@ -151,3 +151,12 @@ def test_confusion_plot_writes_every_count_in_its_cell():
     assert cells == {(i, j): str(v) for i, row in enumerate(cm) for j, v in enumerate(row)}
     assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"] and ax.get_title() == "t"
     plt.close(fig)
+
+
+def test_table1_names_the_weights_each_row_started_from():
+    assert [results.weights_label(v) for v in ("imagenet", "MSD_musicnn", False, None)] == [
+        "imagenet",
+        "MSD_musicnn",
+        "none",
+        "–",
+    ]

@@ -123,16 +123,23 @@ def build_vanilla_cnn(
     return _compile(model, optimizer or default_opt, learning_rate or 1e-3)
 
 
-def not_run_reason(model_name: str, weights) -> str | None:
-    """Why a cell is skipped under ``WEIGHTS = "cached"`` (ImageNet weights only when already on disk), or None.
+def not_run_reason(model_name: str, weights, stores=None, kind: str | None = None, probe: bool = False) -> str | None:
+    """Why an ImageNet row is skipped, in one line, or None: its weights are asked for as ``cached`` and are not in
+    Keras' cache (``cached`` never downloads), the run has no ``kind`` store (when ``stores`` is given), or a
+    linear ``probe`` has no pretrained weights to probe.
 
     Notebook: 04_transfer_learning
     """
+    weights = parse_weights(weights)
     if weights == "cached" and model_name in IMAGENET_FILES and not imagenet_cached(model_name):
         return (
             f"not run: the ImageNet weights of {model_name} are not cached on this machine "
             f"(WEIGHTS=cached never downloads; WEIGHTS=imagenet fetches them once)"
         )
+    if probe and weights is None:
+        return "not run: WEIGHTS is none, and a probe of random features is no ImageNet row"
+    if stores is not None and kind not in stores:
+        return f"not run: this run has no {kind} store (add {kind} to FEATURE_KINDS of notebook 02)"
     return None
 
 

@@ -52,8 +52,6 @@ _TAB = 2048  # wavetable length: 2**11, read with the top 11 bits of a uint32 ph
 _BLOCK = 16384  # samples per rendering block (keeps temporaries in cache)
 
 
-#: The style tables (chords, scales, instruments, drums, comping, bass, styles per genre, neighbours, aspects):
-#: data, in ``styles.yaml`` beside this module, which explains each table.
 def _tuples(v):
     """YAML's lists as tuples (the tables are constants), recursively."""
     if isinstance(v, dict):
@@ -61,6 +59,8 @@ def _tuples(v):
     return tuple(_tuples(x) for x in v) if isinstance(v, list) else v
 
 
+#: The style tables (chords, scales, instruments, drums, comping, bass, styles per genre, neighbours, aspects):
+#: data, in ``styles.yaml`` beside this module, which explains each table.
 _TABLES = _tuples(yaml.safe_load(pathlib.Path(__file__).with_name("styles.yaml").read_text()))
 _CHORDS, _SCALES, _INSTR = _TABLES["chords"], _TABLES["scales"], _TABLES["instruments"]
 _DRUMS, _COMP, _BASS = _TABLES["drums"], _TABLES["comping"], _TABLES["bass"]

@@ -41,8 +41,13 @@ TRAINING_NOTEBOOKS = (layout.VANILLA_CNN, layout.TRANSFER)
 HONEST_ORDER = ("filtered", "kfold", "song")  # the most careful protocol a run has is shown first
 BEYOND = "beyond the paper"
 BASELINE = "no CNN (baseline)"
+IMAGENET_PROBE = "ImageNet features, linear probe"
+PAPER_MODEL = "the paper's model, other input"
 #: rows the paper did not have, shown in this order after its cells (other unknown models follow)
 EXTRA_ROWS = (
+    ("mobilenetv2", "mel3", PAPER_MODEL),
+    ("probe_mobilenetv2", "mel3", IMAGENET_PROBE),
+    ("probe_mobilenetv2", "mfcc_image", IMAGENET_PROBE),
     ("baseline_lr", "mel", BASELINE),
     ("msd_musicnn", "musicnn", BEYOND),
     ("mtt_musicnn", "musicnn", BEYOND),
@@ -166,6 +171,14 @@ def _leak(leaky_acc, honest_acc, protocol: dict, measured):
     return (leaky_acc - honest_acc) if leaky_acc is not None and honest_acc is not None else None
 
 
+def weights_label(v) -> str:
+    """A row's pretrained weights as a reader wants them: their name (``imagenet``, ``MSD_musicnn``), ``none``
+    (random initial weights), ``–`` (not run)."""
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return "–"
+    return str(v) if v else "none"
+
+
 def format_table1(t: pd.DataFrame) -> pd.DataFrame:
     """Table 1 for reading (a DataFrame): percentages with ± std, "not run" for what the run did not produce.
 
@@ -182,9 +195,7 @@ def format_table1(t: pd.DataFrame) -> pd.DataFrame:
             "ours, test songs": [_fmt(a, s) for a, s in zip(t["test songs"], t["test songs ± std"])],
             "leak": [f"{v:+.1%}" if v is not None and not pd.isna(v) else "–" for v in t["leak"]],
             "test songs": [int(v) if v is not None and not pd.isna(v) else "–" for v in t["n test songs"]],
-            "pretrained": [
-                ("yes" if v else "no") if v is not None and not pd.isna(v) else "–" for v in t["pretrained"]
-            ],
+            "weights": [weights_label(v) for v in t["pretrained"]],
         }
     )
     return out

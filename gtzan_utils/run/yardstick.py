@@ -23,6 +23,9 @@ from gtzan_utils.base.layout import runs_home
 
 #: Where the development set of real excerpts lives in a checkout with ``shared/`` beside it.
 DEFAULT_REAL = REPO_ROOT.parent / "shared" / "gtzan_real"
+#: ImageNet weights beside the repository (``../shared/imagenet``), seeded into a temporary Keras cache where the
+#: user's own holds none (:func:`imagenet_weights`).
+SHARED_IMAGENET = REPO_ROOT.parent / "shared" / "imagenet"
 #: The yardstick's fixed settings: the cpu profile, every song tested once.
 PROFILE = "cpu"
 OVERRIDES = {"SPLIT": "kfold"}
@@ -65,7 +68,7 @@ def real_folder(data=None) -> Path | None:
 def kfold_rows(run_dir) -> list[dict]:
     """Table 1's k-fold rows of a finished run: model, input, song and slice accuracy (mean, std over folds),
     number of folds and test songs, and where the figure comes from."""
-    from gtzan_utils.report.results import collect, table1
+    from gtzan_utils.report.results import collect, table1, weights_label
 
     t = table1(collect(run_dir))
     t = t[(t["split"] == "kfold")]
@@ -80,6 +83,7 @@ def kfold_rows(run_dir) -> list[dict]:
             "slice_std": r["test slices ± std"],
             "folds": int(r["folds"]),
             "n_test_songs": int(r["n test songs"]),
+            "weights": weights_label(r["pretrained"]),
         }
         for r in t.to_dict("records")
     ]
@@ -90,15 +94,38 @@ def format_rows(rows: list[dict], label: str) -> str:
     lines = [
         f"{label}: song accuracy (mean ± std over the folds; every song tested once), slice accuracy likewise",
         "",
-        "| model | input | row | test songs | test slices | folds | songs |",
-        "|---|---|---|---|---|---|---|",
+        "| model | input | row | weights | test songs | test slices | folds | songs |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in sorted(rows, key=lambda r: -r["song_mean"]):
         lines.append(
-            f"| {r['model']} | {r['input']} | {r['row']} | {r['song_mean']:.2f} ± {r['song_std']:.2f} | "
+            f"| {r['model']} | {r['input']} | {r['row']} | {r.get('weights', '–')} | "
+            f"{r['song_mean']:.2f} ± {r['song_std']:.2f} | "
             f"{r['slice_mean']:.2f} ± {r['slice_std']:.2f} | {r['folds']} | {r['n_test_songs']} |"
         )
     return "\n".join(lines)
+
+
+def imagenet_weights(source: Path = SHARED_IMAGENET) -> str:
+    """Make MobileNetV2's ImageNet weights available to the run's kernels, and say how, in one line: Keras' own
+    cache when it holds them; else a temporary ``KERAS_HOME`` seeded from ``source`` (never the user's home; the
+    kernels inherit the variable); else nothing, and the ImageNet rows (``WEIGHTS=cached``) say "not run"."""
+    import os
+    import tempfile
+
+    from gtzan_utils.classify.imagenet import imagenet_cached, keras_home, seed_keras_cache
+
+    if imagenet_cached("mobilenetv2"):
+        return f"ImageNet weights: MobileNetV2's, from Keras' cache in {keras_home()}"
+    if Path(source).is_dir():
+        home = Path(tempfile.mkdtemp(prefix="gtzan-keras-home-"))
+        if "mobilenetv2" in seed_keras_cache(source, home):
+            os.environ["KERAS_HOME"] = str(home)
+            return f"ImageNet weights: MobileNetV2's from {source}, in a temporary Keras cache ({home})"
+    return (
+        "ImageNet rows not run: MobileNetV2's ImageNet weights are not in Keras' cache and "
+        f"{source} is absent (WEIGHTS=cached never downloads; one run with WEIGHTS=imagenet online fetches them)"
+    )
 
 
 def bench_real(data=None, out=None, overrides: dict | None = None, start: str = "01", stop: str = "06") -> dict | None:
@@ -114,6 +141,8 @@ def bench_real(data=None, out=None, overrides: dict | None = None, start: str = 
         print(f"{DEFAULT_REAL} is absent: downloading the 40 excerpts with a pinned public source (sha256-checked)")
         folder, params = download_real(), {"KFOLD_K": DOWNLOADED_K, **params}
     run_dir = Path(out) if out else runs_home() / f"bench-real-{time.strftime('%Y%m%d-%H%M%S')}"
+    weights_line = imagenet_weights()
+    print(weights_line)
     t0 = time.perf_counter()
     run_pipeline(profile=PROFILE, data=str(folder), start=start, stop=stop, out=run_dir, overrides=params)
     seconds = time.perf_counter() - t0
@@ -121,7 +150,7 @@ def bench_real(data=None, out=None, overrides: dict | None = None, start: str = 
     n_songs = max((r["n_test_songs"] for r in rows), default=0)
     settings = ", ".join(f"{k}={v}" for k, v in params.items())
     label = f"{n_songs} real songs of {folder.name}, {PROFILE} profile, k-fold by song ({settings})"
-    table = format_rows(rows, label)
+    table = format_rows(rows, label) + f"\n\n{weights_line}"
     doc = {"data": str(folder), "profile": PROFILE, "overrides": params, "seconds": round(seconds, 1), "rows": rows}
     (Path(run_dir) / "yardstick.json").write_text(json.dumps(doc, indent=1, default=float))
     (Path(run_dir) / "yardstick.md").write_text(table + f"\n\nwall time: {seconds / 60:.1f} min\n")
