@@ -273,6 +273,86 @@ def _inspect_files(item: tuple[int, tuple[str, ...]]) -> tuple[int, list[dict]]:
     return first, [_inspect(p) for p in paths]
 
 
+def _inspect_all(paths: list, n_jobs, progress: bool) -> list[dict]:
+    """:func:`_inspect_files` on every path, in chunks through :mod:`gtzan_utils.base.engine`; facts in order."""
+    facts: list[dict] = [{}] * len(paths)
+    per = engine.chunk_size(len(paths), n_jobs, most=64)
+    items = [(r.start, tuple(str(p) for p in paths[r.start : r.stop])) for r in engine.chunks(len(paths), per)]
+    results = engine.map_unordered(
+        _inspect_files,
+        items,
+        n_jobs,
+        desc="validate",
+        unit="file",
+        progress=progress,
+        size=lambda r: len(r[1]),
+        total=len(paths),
+    )
+    for first, part in results:
+        facts[first : first + len(part)] = part
+    return facts
+
+
+def _report_row(item: tuple, fact: dict, min_seconds: float, sr: int) -> dict:
+    """One row of the validation report: a file, what decoding it showed, whether it is used and why not."""
+    path, genre, track_id, kept = item
+    row = {"path": path, "genre": genre, "track_id": track_id, "readable": True, "sr": np.nan, "channels": np.nan}
+    row.update(seconds=np.nan, usable=True, note="")
+    if not fact["readable"]:
+        row.update(readable=False, usable=False, note=f"unreadable, excluded ({fact['error']})")
+        if kept is not None:
+            row["note"] = f"second file {Path(path).name} of the track ({Path(kept).name} is used); " + row["note"]
+        return row
+    seconds = fact["seconds"]
+    row.update(sr=fact["sr"], channels=fact["channels"], seconds=round(seconds, 3))
+    if kept is not None:
+        row.update(
+            usable=False, note=f"second file {Path(path).name} of the track ({Path(kept).name} is used), excluded"
+        )
+        return row
+    notes = []
+    if fact["sr"] != sr:
+        notes.append(f"resampled {fact['sr']}->{sr} Hz")
+    if fact["channels"] != 1:
+        notes.append(f"downmixed {fact['channels']}->1 channels")
+    if fact["problem"]:
+        row["usable"] = False
+        notes.append(f"{fact['problem']}, excluded")
+    elif seconds < min_seconds:
+        row["usable"] = False
+        notes.append(f"too short ({seconds:.2f} s < {min_seconds:g} s), excluded")
+    row["note"] = "; ".join(notes)
+    return row
+
+
+def _note_short_clips(rows: list[dict], facts: list[dict], min_seconds: float, n_slices: int | None) -> None:
+    """Flag the usable clips that give fewer slices than they should: truncated (their header announces more than
+    the data holds) or much shorter than the dataset's usual (median) length."""
+
+    def slices(t):  # whole slices of min_seconds; a last one short by at most 5 % counts
+        k = int(t / min_seconds + 0.05)
+        return k if n_slices is None else min(k, n_slices)
+
+    usable = [i for i, r in enumerate(rows) if r["usable"]]
+    seconds_of = {i: facts[i]["seconds"] for i in usable}
+    usual = float(np.median(list(seconds_of.values()))) if len(seconds_of) >= 3 else None
+    for i, seconds in seconds_of.items():
+        announced = facts[i]["announced"]
+        if announced is not None and slices(seconds) < slices(announced):
+            note = (
+                f"truncated: the header announces {announced:.1f} s, the data holds {seconds:.1f} s; "
+                f"gives {slices(seconds)} of {slices(announced)} slices"
+            )
+        elif usual is not None and seconds < SHORT_FRACTION * usual and slices(seconds) < slices(usual):
+            note = (
+                f"short: {seconds:.1f} s where clips usually last {usual:.1f} s; "
+                f"gives {slices(seconds)} of {slices(usual)} slices"
+            )
+        else:
+            continue
+        rows[i]["note"] = "; ".join(x for x in (rows[i]["note"], note) if x)
+
+
 def validate(
     df: pd.DataFrame,
     min_seconds: float = 5.0,
@@ -294,86 +374,12 @@ def validate(
 
     Notebook: 01_data_exploration
     """
-    seconds_of, announced_of = {}, {}
-    rows = []
     extra = second_files(df)
     todo = [(r.path, r.genre, r.track_id, None) for r in df.itertuples(index=False)]
     todo += [(r.path, r.genre, r.track_id, r.kept) for r in extra.itertuples(index=False)]
-    facts: list[dict] = [{}] * len(todo)
-    per = engine.chunk_size(len(todo), n_jobs, most=64)
-    items = [(r.start, tuple(str(t[0]) for t in todo[r.start : r.stop])) for r in engine.chunks(len(todo), per)]
-    results = engine.map_unordered(
-        _inspect_files,
-        items,
-        n_jobs,
-        desc="validate",
-        unit="file",
-        progress=progress,
-        size=lambda r: len(r[1]),
-        total=len(todo),
-    )
-    for first, part in results:
-        facts[first : first + len(part)] = part
-    for (path, genre, track_id, kept), fact in zip(todo, facts):
-        row = {
-            "path": path,
-            "genre": genre,
-            "track_id": track_id,
-            "readable": True,
-            "sr": np.nan,
-            "channels": np.nan,
-            "seconds": np.nan,
-            "usable": True,
-            "note": "",
-        }
-        rows.append(row)
-        if not fact["readable"]:
-            row.update(readable=False, usable=False, note=f"unreadable, excluded ({fact['error']})")
-            if kept is not None:
-                row["note"] = f"second file {Path(path).name} of the track ({Path(kept).name} is used); " + row["note"]
-            continue
-        seconds = fact["seconds"]
-        row.update(sr=fact["sr"], channels=fact["channels"], seconds=round(seconds, 3))
-        notes = []
-        if kept is not None:
-            row["usable"] = False
-            row["note"] = f"second file {Path(path).name} of the track ({Path(kept).name} is used), excluded"
-            continue
-        if fact["sr"] != sr:
-            notes.append(f"resampled {fact['sr']}->{sr} Hz")
-        if fact["channels"] != 1:
-            notes.append(f"downmixed {fact['channels']}->1 channels")
-        if fact["problem"]:
-            row["usable"] = False
-            notes.append(f"{fact['problem']}, excluded")
-        elif seconds < min_seconds:
-            row["usable"] = False
-            notes.append(f"too short ({seconds:.2f} s < {min_seconds:g} s), excluded")
-        else:
-            seconds_of[len(rows) - 1] = seconds
-            announced_of[len(rows) - 1] = fact["announced"]
-        row["note"] = "; ".join(notes)
-
-    def slices(t):  # whole slices of min_seconds; a last one short by at most 5 % counts
-        k = int(t / min_seconds + 0.05)
-        return k if n_slices is None else min(k, n_slices)
-
-    usual = float(np.median(list(seconds_of.values()))) if len(seconds_of) >= 3 else None
-    for i, seconds in seconds_of.items():  # truncated clips give fewer slices than the others
-        announced = announced_of[i]
-        if announced is not None and slices(seconds) < slices(announced):
-            note = (
-                f"truncated: the header announces {announced:.1f} s, the data holds {seconds:.1f} s; "
-                f"gives {slices(seconds)} of {slices(announced)} slices"
-            )
-        elif usual is not None and seconds < SHORT_FRACTION * usual and slices(seconds) < slices(usual):
-            note = (
-                f"short: {seconds:.1f} s where clips usually last {usual:.1f} s; "
-                f"gives {slices(seconds)} of {slices(usual)} slices"
-            )
-        else:
-            continue
-        rows[i]["note"] = "; ".join(x for x in (rows[i]["note"], note) if x)
+    facts = _inspect_all([t[0] for t in todo], n_jobs, progress)
+    rows = [_report_row(item, fact, min_seconds, sr) for item, fact in zip(todo, facts)]
+    _note_short_clips(rows, facts, min_seconds, n_slices)
     table = pd.DataFrame(
         rows, columns=["path", "genre", "track_id", "readable", "sr", "channels", "seconds", "usable", "note"]
     )
