@@ -364,24 +364,8 @@ def _is_done(path: pathlib.Path, frames: int) -> bool:
     return (info.frames, info.samplerate, info.channels, info.subtype) == (frames, SR, 1, "PCM_16")
 
 
-def make_synthetic_gtzan(
-    root,
-    per_genre: int = 10,
-    seconds: float = 30.0,
-    seed: int = 0,
-    genres=GENRES,
-    n_jobs: int = 1,
-    progress: bool = True,
-) -> pathlib.Path:
-    """Write root/genres/<genre>/<genre>.000NN.wav (22050 Hz mono PCM_16) and root/genres/SYNTH.json.
-
-    Idempotent: clips already present with the right length are kept, so a re-run is instant. SYNTH.json
-    records the arguments (and ``complete``); if it records other ones, all clips are regenerated and clips
-    outside the new set are removed. Files are written atomically, through :mod:`gtzan_utils.base.engine` (``n_jobs``
-    local processes, -1 = all cores, 1 = this process; or the cluster of ``$GTZAN_SCHEDULER``).
-    Refuses to write into a ``genres`` folder holding audio but no SYNTH.json (e.g. the real GTZAN).
-    Returns root/'genres'.
-    """
+def _checked_arguments(genres, per_genre, seconds, seed, n_jobs) -> tuple[tuple, int]:
+    """(genres as a tuple, worker processes) after checking every argument of :func:`make_synthetic_gtzan`."""
     genres = (genres,) if isinstance(genres, str) else tuple(genres)
     if not genres or len(set(genres)) != len(genres) or any(g not in GENRES for g in genres):
         raise GtzanError(f"genres must be distinct names among {', '.join(GENRES)}; got {list(genres)!r}")
@@ -392,18 +376,12 @@ def make_synthetic_gtzan(
     _check_int("seed", seed, 0)
     jobs = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
     _check_int("n_jobs", jobs, 1, " (or -1 for all cores)")
+    return genres, jobs
 
-    out = pathlib.Path(root).expanduser() / "genres"
-    meta_path = out / SYNTH_MARKER
-    meta = dict(
-        generator="gtzan_utils.data.synth",
-        version=GENERATOR_VERSION,
-        per_genre=int(per_genre),
-        seconds=float(seconds),
-        seed=int(seed),
-        sr=SR,
-        genres=list(genres),
-    )
+
+def _clear_stale(out: pathlib.Path, meta_path: pathlib.Path, meta: dict, genres, per_genre: int) -> None:
+    """Remove temporary files of interrupted runs and clips made with other arguments; refuse a ``genres`` folder
+    of audio that this generator did not write."""
     if meta_path.exists():
         try:
             old = json.loads(meta_path.read_text())
@@ -424,6 +402,39 @@ def make_synthetic_gtzan(
             m = _NAME.match(p.name)
             if is_temporary(p) or (m and m.group(1) == g and (stale or (g, int(m.group(2))) not in wanted)):
                 p.unlink()
+
+
+def make_synthetic_gtzan(
+    root,
+    per_genre: int = 10,
+    seconds: float = 30.0,
+    seed: int = 0,
+    genres=GENRES,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> pathlib.Path:
+    """Write root/genres/<genre>/<genre>.000NN.wav (22050 Hz mono PCM_16) and root/genres/SYNTH.json.
+
+    Idempotent: clips already present with the right length are kept, so a re-run is instant. SYNTH.json
+    records the arguments (and ``complete``); if it records other ones, all clips are regenerated and clips
+    outside the new set are removed. Files are written atomically, through :mod:`gtzan_utils.base.engine` (``n_jobs``
+    local processes, -1 = all cores, 1 = this process; or the cluster of ``$GTZAN_SCHEDULER``).
+    Refuses to write into a ``genres`` folder holding audio but no SYNTH.json (e.g. the real GTZAN).
+    Returns root/'genres'.
+    """
+    genres, jobs = _checked_arguments(genres, per_genre, seconds, seed, n_jobs)
+    out = pathlib.Path(root).expanduser() / "genres"
+    meta_path = out / SYNTH_MARKER
+    meta = dict(
+        generator="gtzan_utils.data.synth",
+        version=GENERATOR_VERSION,
+        per_genre=int(per_genre),
+        seconds=float(seconds),
+        seed=int(seed),
+        sr=SR,
+        genres=list(genres),
+    )
+    _clear_stale(out, meta_path, meta, genres, per_genre)
     for g in genres:
         (out / g).mkdir(parents=True, exist_ok=True)
     write_json(meta_path, {**meta, "complete": False}, indent=2)
