@@ -229,3 +229,25 @@ def test_notebook_functions_take_settings_objects_not_long_argument_lists():
             if node is not None and _n_parameters(node) > MAX_PARAMETERS:
                 too_many.append(f"{module}.{attr}: {_n_parameters(node)} parameters ({nb.stem})")
     assert not too_many, "functions a notebook calls with more than 8 parameters:\n" + "\n".join(sorted(set(too_many)))
+
+
+#: The most lines (docstring aside) of a function a notebook calls.
+MAX_LINES = 60
+
+
+def _n_lines(node) -> int:
+    body = node.body
+    first = body[0]
+    if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) and len(body) > 1:
+        first = body[1]
+    return node.end_lineno - first.lineno + 1
+
+
+def test_notebook_functions_are_short():
+    long = []
+    for nb in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+        for module, attr in sorted(notebook_calls(nb)):
+            node = top_level_defs(module).get(attr)
+            if isinstance(node, ast.FunctionDef) and _n_lines(node) > MAX_LINES:
+                long.append(f"{module}.{attr}: {_n_lines(node)} lines ({nb.stem})")
+    assert not long, "functions a notebook calls longer than 60 lines:\n" + "\n".join(sorted(set(long)))
