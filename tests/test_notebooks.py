@@ -13,6 +13,7 @@ from nbformat.sign import NotebookNotary
 from gtzan_utils.base import parse
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.features import splits
+from gtzan_utils.features.store import FeatureStore
 from gtzan_utils.run import environment, runner
 
 NOTEBOOKS = sorted(runner.NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -86,15 +87,31 @@ def test_executed_notebooks_are_signed_so_jupyter_trusts_them(tmp_path):
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """The test profile (``profiles/test.yaml``: quick, shrunk) run once for the per-notebook tests below: (run folder,
-    what it printed)."""
+    """The test profile (``profiles/test.yaml``: quick, shrunk) run once for the per-notebook tests below, by the
+    command line, on a Dask cluster started from the command line (a scheduler and two workers on 127.0.0.1): the
+    notebooks' parallel work runs on those workers (tests/test_engine.py). Returns (run folder, what it printed);
+    the workers' process ids are kept in ``workers.json`` beside the run folder."""
     import contextlib
     import io
+    import os
 
+    from test_engine import cli_cluster, cluster_pids
+
+    from gtzan_utils.run import cli
+
+    folder = tmp_path_factory.mktemp("quick")
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
-        run = runner.run_pipeline(profile="test", out=tmp_path_factory.mktemp("quick") / "run")
-    return run, printed.getvalue()
+    with cli_cluster(folder / "cluster") as sched_file:
+        pids = cluster_pids(sched_file)
+        with contextlib.redirect_stdout(printed):
+            status = cli.main(
+                ["run", "--profile", "test", "--scheduler-file", str(sched_file), "--out", str(folder / "run")]
+            )
+        assert status == 0, printed.getvalue()[-3000:]
+        assert cluster_pids(sched_file) == pids  # no worker died on the way
+    assert not os.environ.get("GTZAN_SCHEDULER_FILE")  # set for the run's kernels only
+    (folder / "workers.json").write_text(json.dumps(sorted(pids)))
+    return folder / "run", printed.getvalue()
 
 
 def _metrics(run, *parts):
@@ -140,6 +157,25 @@ def test_02_preprocessing(quick_run):
     kfold = splits.Split.load(prep / "splits" / "kfold.json")
     tested = [t for f in kfold.folds for t in f["test"]]
     assert len(tested) == len(set(tested)) == 50  # every song tested exactly once
+
+
+@pytest.mark.slow
+def test_the_parallel_work_ran_on_the_cluster_workers(quick_run):
+    """``gtzan run --scheduler-file F``: the feature stores' shards (02) and the musicnn embeddings (04) were computed
+    by the workers of the cluster that F describes, not by the kernels."""
+    run, printed = quick_run
+    workers = set(json.loads((run.parent / "workers.json").read_text()))
+    assert "parallel work: the Dask cluster at" in printed
+    record = json.loads((run / "run.json").read_text())
+    assert record["engine"].startswith("the Dask cluster at") and record["engine"].endswith("scheduler.json")
+    prep = run / "02_preprocessing"
+    for rel in json.loads((prep / "stores.json").read_text()).values():
+        s = FeatureStore(prep / rel)
+        used = {int(w.rsplit(":", 1)[1]) for w in s.info["workers"]}
+        assert used and used <= workers, (s.path.name, used, workers)
+    (music,) = [prep / rel for kind, rel in json.loads((prep / "stores.json").read_text()).items() if kind == "musicnn"]
+    (emb,) = music.glob("embeddings-MSD_musicnn-*.json")
+    assert {int(w.rsplit(":", 1)[1]) for w in json.loads(emb.read_text())["workers"]} <= workers
 
 
 @pytest.mark.slow
@@ -305,7 +341,7 @@ def test_01_02_carry_on_past_damaged_audio(tmp_path):
     report = pd.read_csv(run / "01_data_exploration" / "validation_report.csv")
     assert len(report) == 12 and report.usable.sum() == 8
     (path,) = json.loads((run / "02_preprocessing" / "stores.json").read_text()).values()
-    manifest = pd.read_csv(run / "02_preprocessing" / path / "manifest.csv")
+    manifest = FeatureStore(run / "02_preprocessing" / path).manifest
     assert manifest.track_id.nunique() == 8 and (manifest.groupby("track_id").size()["rock.00011"] == 1)
 
 
