@@ -100,15 +100,21 @@ def bench_featurize(songs: int = 40, jobs: int = 2) -> dict:
 
 
 # -- memory ------------------------------------------------------------------------------------------
-def _rss_kb(pid: int) -> int:
+def _proc_status_kb(pid: int, field: str) -> int:
+    """A memory field of ``/proc/<pid>/status`` (``VmRSS``: resident now, ``VmHWM``: its peak), in kB; 0 where
+    /proc is absent or the process is gone."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _rss_kb(pid: int) -> int:
+    return _proc_status_kb(pid, "VmRSS")
 
 
 def _descendants(pid: int) -> list[int]:
@@ -364,14 +370,7 @@ def bench_determinism(songs: int = 100, epochs: int = 2) -> list[dict]:
 
 def _peak_rss_mb(pid: int) -> float:
     """Peak resident memory of a process over its life (``VmHWM``), in MB; 0 where /proc is absent."""
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return _proc_status_kb(pid, "VmHWM") / 1024
 
 
 def _worker_peaks(n_jobs: int) -> list[float]:
