@@ -23,5 +23,5 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from gtzan_utils.base.errors import GtzanError  # noqa: E402
 
-__version__ = "0.4.0"
+__version__ = "0.5.0"
 __all__ = ["GtzanError", "__version__"]
