@@ -308,7 +308,7 @@ def test_live_explorer_follows_the_genre(lab):
     page = lab.open("live/01_data_exploration.ipynb")
     lab.menu("Run", "Run All Cells")
     lab.wait_run(240_000)
-    cell = lab.cell("widgets.clip_explorer")
+    cell = lab.cell("explore.clip_explorer")
     genre = cell.locator(".widget-dropdown", has=page.locator("label", has_text="genre")).locator("select")
     clip = cell.locator(".widget-dropdown", has=page.locator("label", has_text="clip")).locator("select")
     genre.wait_for(timeout=30_000)
@@ -337,7 +337,7 @@ def test_live_explorer_follows_the_genre(lab):
 def test_live_generator_appears_once_and_makes_a_player(lab):
     t0 = time.perf_counter()
     page = lab.open("live/05_vae_generation.ipynb")
-    cell = lab.cell("widgets.vae_generator")
+    cell = lab.cell("showcase.vae_generator")
     cell.locator(".jp-InputPrompt").click()  # select the generator's cell
     lab.menu("Run", "Run All Above Selected Cell")  # the VAE of the run is loaded, not retrained
     lab.wait_run(240_000)
