@@ -46,10 +46,15 @@ for _m in [m for m in sys.modules if m.startswith("gtzan_utils")]:
 
 
 @pytest.fixture(autouse=True)
-def _no_cluster_left(monkeypatch):
-    """No engine variable from the environment, and no client left to the next test."""
+def _no_engine_variables(monkeypatch):
+    """No engine variable from the environment."""
     for name in (engine.ENV_SCHEDULER, engine.ENV_SCHEDULER_FILE, engine.ENV_TIMEOUT):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_cluster_left():
+    """The tests below share one local cluster (it starts in seconds, but seconds add up); none is left after them."""
     yield
     engine.shutdown()
 
@@ -218,18 +223,7 @@ def test_a_worker_killed_while_featurizing_is_survived(tmp_path):
     assert victim not in set(engine.worker_pids(2).values())  # the nanny restarted the killed worker
 
 
-# -- a cluster started from the command line -------------------------------------------------------------------
-@pytest.mark.slow
-def test_a_cluster_from_the_command_line_runs_the_tasks(tmp_path, monkeypatch):
-    with cli_cluster(tmp_path / "cluster") as sched_file:
-        monkeypatch.setenv(engine.ENV_SCHEDULER_FILE, str(sched_file))
-        tracks = _songs(tmp_path, per_genre=1)
-        stores = store.featurize_all(tracks, ["mfcc", "mel"], tmp_path / "s", base=BASE, progress=False)
-        pids = cluster_pids(sched_file)
-        assert stores["mel"].info["workers"] and {int(w.split(":")[1]) for w in stores["mel"].info["workers"]} <= pids
-        engine.shutdown()
-
-
+# -- a cluster started from the command line (tests/test_notebooks.py runs all six notebooks on one) -------------
 @pytest.mark.slow
 def test_a_worker_without_the_package_gives_one_error_not_a_hang(tmp_path, monkeypatch, capsys):
     from gtzan_utils.run import cli

@@ -82,6 +82,9 @@ def test_reads_gather_rows_across_shards_in_any_order(tmp_path):
     rows = np.random.default_rng(0).permutation(len(s))[:50]
     np.testing.assert_array_equal(s.read(rows), whole[s.manifest.row.to_numpy()[rows]])
     np.testing.assert_array_equal(s.read([7, 7, 3]), whole[s.manifest.row.to_numpy()[[7, 7, 3]]])
+    everything = np.random.default_rng(1).permutation(len(s))  # more than a batch: gathered shard by shard
+    assert len(everything) > store.BATCH_ROWS
+    np.testing.assert_array_equal(s.read(everything), whole[s.manifest.row.to_numpy()[everything]])
     assert s.read([]).shape == (0, *p.shape)
     assert list(s.shard_rows(1)) == [6, 7, 8, 9, 10, 11]
 

@@ -206,6 +206,8 @@ def client(n_jobs: int | None = None):
     if t.mode == "in-process":
         return None
     with _lock:
+        if _state["client"] is not None and _state["client"].status not in ("running", "connecting"):
+            _close_locked()  # closed, or its scheduler went away: start or connect afresh
         if _state["key"] != t.key:
             _close_locked()
             c, cluster = _start_local(t) if t.mode == "local" else _connect(t)

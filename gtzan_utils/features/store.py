@@ -54,6 +54,8 @@ STORE_FORMAT = 2
 #: The most songs in one shard (one task); fewer for small sets, so that the work spreads over the workers.
 MAX_SHARD_SONGS = 64
 SHARDS = "shards"
+#: Reads of at most this many rows copy row by row (a training batch); larger ones gather shard by shard.
+BATCH_ROWS = 128
 #: A shard's temporary file untouched for this long belongs to a killed task and is removed when the store finishes.
 STALE_SECONDS = 600
 
@@ -187,14 +189,19 @@ class FeatureStore:
         return np.arange(lo, hi)
 
     def read(self, rows) -> np.ndarray:
-        """float32 features of manifest rows ``rows`` (positions in the manifest, any order)."""
+        """float32 features of manifest rows ``rows`` (positions in the manifest, any order).
+
+        A training batch (a few dozen rows) is copied row by row from the memory-mapped shards straight into the
+        float32 output, which is as fast as one gather from a single array was (``docs/timings.md``); larger reads
+        gather shard by shard."""
         rows = np.asarray(rows, dtype=np.int64)
         shard, local = np.divmod(self._x_rows[rows], self._rows_per_shard)
         out = np.empty((len(rows), *self.params.shape), np.float32)
-        if not len(rows):
-            return out
-        if shard[0] == shard.min() == shard.max():  # one shard (a small store, or a run of rows)
-            out[...] = self.shard(int(shard[0]))[local]
+        if len(rows) <= BATCH_ROWS:
+            opened = self._shards
+            for i, (j, r) in enumerate(zip(shard.tolist(), local.tolist())):
+                x = opened.get(j)
+                out[i] = (x if x is not None else self.shard(j))[r]
             return out
         order = np.argsort(shard, kind="stable")
         bounds = np.flatnonzero(np.diff(shard[order])) + 1
