@@ -70,13 +70,14 @@ def cli_cluster(folder: Path, n_workers: int = 2, preload: str | None = None, ti
 
     def start(args, log):
         out = open(folder / log, "w")  # noqa: SIM115 (closed with the process)
-        procs.append(
-            (subprocess.Popen([dask, *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True), out)
-        )
+        env = dict(os.environ, DASK_DISTRIBUTED__NANNY__PRE_SPAWN_ENVIRON__MALLOC_TRIM_THRESHOLD_="None")
+        popen = subprocess.Popen([dask, *args], stdout=out, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        procs.append((popen, out))
 
     try:
         start(
-            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file", str(sched_file)],
+            ["scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
+            + ["--scheduler-file", str(sched_file)],
             "scheduler.log",
         )
         deadline = time.monotonic() + timeout
