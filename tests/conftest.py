@@ -62,10 +62,15 @@ def declared_overrides(overrides: dict, start: str = "01", stop: str = "99") -> 
 
 @pytest.fixture(autouse=True)
 def _isolated_homes(tmp_path_factory, monkeypatch):
-    """Data and run folders of a test never touch the repository's own data/ and runs/."""
+    """Data and run folders of a test never touch the repository's own data/ and runs/; the variables a test sets
+    through the command line or the runner to name a cluster end with it."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("GTZAN_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("GTZAN_RUNS_HOME", str(home / "runs"))
+    for name in ("GTZAN_SCHEDULER", "GTZAN_SCHEDULER_FILE"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # recorded: restored (or removed) after the test
+        if not os.environ[name]:
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture
