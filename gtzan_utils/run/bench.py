@@ -385,20 +385,34 @@ def _peak_rss_mb_here() -> float:
     return _peak_rss_mb(os.getpid())
 
 
+def _reset_peak_rss() -> bool:
+    """Start the calling process's peak RSS afresh (Linux: ``5`` into ``/proc/self/clear_refs``); False elsewhere."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
 def bench_scale(songs: int = 40, jobs: int = 2, seconds: float = 30.0) -> dict:
     """Featurize ``songs`` synthetic songs of ``seconds`` (all five kinds, the notebooks' parameters) through the
     engine on a local cluster of ``jobs`` worker processes (or, with ``$GTZAN_SCHEDULER(_FILE)`` set, on that
     cluster) and in this process (1 worker: the serial baseline T1, no engine overhead); print songs/s, the scaling
-    efficiency T1 / (N · TN), start-up, the cost of an empty task, peak RSS of each worker and of the client (after
-    the cluster's run, before this process featurizes itself) and the store's bytes and files per kind. Each is
-    warmed up (imports, numba) on other songs before the timed build."""
+    efficiency T1 / (N · TN), start-up, the cost of an empty task, peak RSS of each worker and of the client during
+    the cluster's build (peaks reset just before it) and the store's bytes and files per kind. Each is warmed up
+    (imports, numba) on other songs before the timed build."""
     from gtzan_utils.base import engine
-    from gtzan_utils.data.dataset import find_dataset, resolve_data
+    from gtzan_utils.base.layout import data_home
+    from gtzan_utils.data.dataset import find_dataset
     from gtzan_utils.features.extract import KINDS, FeatureParams
     from gtzan_utils.features.store import featurize_all
 
-    data = resolve_data("synth", synth_per_genre=max(1, -(-(songs + 10) // 10)), synth_seconds=seconds)
-    everything = find_dataset(data)
+    per_genre = max(1, -(-(songs + 10) // 10))
+    data = data_home() / f"synth-{per_genre}x{seconds:g}s-seed0"  # where resolve_data("synth") keeps it
+    cmd = [sys.executable, "-m", "gtzan_utils", "synth", str(data), "--per-genre", str(per_genre)]
+    subprocess.run([*cmd, "--seconds", str(seconds)], check=True, capture_output=True)  # not in this process's RSS
+    everything = find_dataset(data / "genres")
     tracks, warm = everything.iloc[:songs].reset_index(drop=True), everything.iloc[songs : songs + 4]
     on_cluster = engine.target().mode == "cluster"
     sizes = [jobs, 1] if jobs > 1 or on_cluster else [1]
@@ -415,6 +429,10 @@ def bench_scale(songs: int = 40, jobs: int = 2, seconds: float = 30.0) -> dict:
             for _ in engine.map_unordered(abs, range(200), n, progress=False):  # abs(i): a task that does nothing
                 pass
             empty_ms = (time.perf_counter() - t0) / 200 * 1e3
+            _reset_peak_rss()
+            c = engine.client(n)
+            if c is not None:
+                c.run(_reset_peak_rss)
             t0 = time.perf_counter()
             stores = featurize_all(tracks, KINDS, Path(tmp) / "s", base=FeatureParams(), n_jobs=n, progress=False)
             took = time.perf_counter() - t0
@@ -433,7 +451,7 @@ def bench_scale(songs: int = 40, jobs: int = 2, seconds: float = 30.0) -> dict:
                 "songs_per_s": round(len(tracks) / took, 2),
                 "startup_s": round(startup, 2),
                 "empty_task_ms": round(empty_ms, 2),
-                "worker_peak_rss_mb": _worker_peaks(n),
+                "worker_peak_rss_mb": _worker_peaks(n) or [round(_peak_rss_mb(os.getpid()), 1)],
                 "where": engine.describe(n),
             }
         )
@@ -457,7 +475,7 @@ def bench_scale(songs: int = 40, jobs: int = 2, seconds: float = 30.0) -> dict:
             f"      start-up {r['startup_s']:.2f} s, empty task {r['empty_task_ms']:.2f} ms, "
             f"peak RSS per worker {r['worker_peak_rss_mb']} MB"
         )
-    print(f"  client (this process) peak RSS while the workers featurized: {client_mb} MB")
+    print(f"  client (this `gtzan bench` process, TensorFlow loaded) peak RSS while workers featurized: {client_mb} MB")
     for kind, k in per_kind.items():
         print(
             f"  {kind:<11} {k['bytes'] / 1e6:8.1f} MB in {k['files']:4d} files ({k['shards']} shards), "
