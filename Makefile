@@ -52,6 +52,7 @@ lab: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/gtzan bench featurize
 	$(BIN)/gtzan bench memory
+	$(BIN)/gtzan bench scale
 	$(BIN)/gtzan bench stream
 	$(BIN)/gtzan bench train
 	$(BIN)/gtzan bench determinism

@@ -231,7 +231,9 @@ def client(n_jobs: int | None = None):
             _close_locked()
             c, cluster = _start_local(t) if t.mode == "local" else _connect(t)
             _state.update(key=t.key, client=c, cluster=cluster)
-            atexit.register(shutdown)
+            if not _state.get("at_exit"):
+                atexit.register(shutdown)
+                _state["at_exit"] = True
         c = _state["client"]
     try:
         check_workers(c, t.timeout)
