@@ -101,7 +101,10 @@ def quick_run(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("quick")
     printed = io.StringIO()
-    with cli_cluster(folder / "cluster") as sched_file:
+    # a data home of its own (this module-scoped fixture is set up before the autouse one that isolates each test):
+    # the synthetic set and the stores are made here, by the cluster, not found in the repository's data/
+    with pytest.MonkeyPatch.context() as mp, cli_cluster(folder / "cluster") as sched_file:
+        mp.setenv("GTZAN_DATA_HOME", str(folder / "data"))
         pids = cluster_pids(sched_file)
         with contextlib.redirect_stdout(printed):
             status = cli.main(
