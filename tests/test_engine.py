@@ -146,6 +146,10 @@ def test_in_process_map_runs_here_in_any_order_and_raises_task_errors():
 
 
 def test_a_missing_scheduler_file_or_an_unreachable_scheduler_is_one_error(monkeypatch, tmp_path):
+    missing = pytest.raises(GtzanError, match="scheduler file .*nowhere.json not found: start the scheduler with")
+    with missing, engine.cluster_from(scheduler_file=tmp_path / "nowhere.json"):
+        pass
+    assert engine.ENV_SCHEDULER_FILE not in os.environ  # named for a block only: restored after it, even on error
     monkeypatch.setenv(engine.ENV_SCHEDULER_FILE, str(tmp_path / "nowhere.json"))
     with pytest.raises(GtzanError, match="scheduler file .*nowhere.json not found: start the scheduler with"):
         list(engine.map_unordered(abs, [1], progress=False))
@@ -250,6 +254,7 @@ def test_a_worker_without_the_package_gives_one_error_not_a_hang(tmp_path, monke
         err = capsys.readouterr().err
         assert time.monotonic() - t0 < 60
     assert status == 1 and err.count("\n") == 1, err
+    assert engine.ENV_SCHEDULER_FILE not in os.environ  # the command named the cluster for itself only
     assert "cannot import gtzan_utils (ModuleNotFoundError: No module named 'gtzan_utils')" in err
     assert "Install the same gtzan_utils on every worker" in err and "Traceback" not in err
     assert not (tmp_path / "s").exists()  # nothing was started

@@ -108,6 +108,32 @@ def describe(n_jobs: int | None = None) -> str:
     return f"the Dask cluster at {t.scheduler or t.scheduler_file}"
 
 
+@contextlib.contextmanager
+def cluster_from(scheduler: str | None = None, scheduler_file=None):
+    """While the block runs, work goes to the cluster at ``scheduler`` (an address) or described by
+    ``scheduler_file``: ``$GTZAN_SCHEDULER`` / ``$GTZAN_SCHEDULER_FILE`` are set for this process and the processes
+    it starts (the notebooks' kernels), and restored afterwards. The cluster is checked on entry (one
+    :class:`GtzanError` if it cannot be reached or its workers lack the package). With neither, nothing changes.
+    Used by ``gtzan run``, ``gtzan featurize`` and ``gtzan bench`` (``--scheduler`` / ``--scheduler-file``)."""
+    if scheduler and scheduler_file:
+        raise GtzanError("give --scheduler or --scheduler-file, not both")
+    saved = {k: os.environ.get(k) for k in (ENV_SCHEDULER, ENV_SCHEDULER_FILE)}
+    try:
+        if scheduler or scheduler_file:
+            os.environ[ENV_SCHEDULER] = scheduler or ""
+            os.environ[ENV_SCHEDULER_FILE] = str(Path(scheduler_file).expanduser().resolve()) if scheduler_file else ""
+            client()  # reachable, with workers that import this package: or one line now
+        yield target()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if scheduler or scheduler_file:
+            shutdown()
+
+
 # -- the client, one per process ----------------------------------------------------------------------------
 _lock = threading.Lock()
 _state: dict = {"key": None, "client": None, "cluster": None}

@@ -47,21 +47,6 @@ def _cmd_validate(a):
     return 0 if report.usable.shape[0] else 1
 
 
-def _use_cluster(a) -> None:
-    """``--scheduler`` / ``--scheduler-file`` of a command that works in this process: the engine's variables."""
-    import os
-
-    from gtzan_utils.base import engine
-    from gtzan_utils.base.errors import GtzanError
-
-    if a.scheduler and a.scheduler_file:
-        raise GtzanError("give --scheduler or --scheduler-file, not both")
-    if a.scheduler:
-        os.environ[engine.ENV_SCHEDULER] = a.scheduler
-    if a.scheduler_file:
-        os.environ[engine.ENV_SCHEDULER_FILE] = str(a.scheduler_file.expanduser().resolve())
-
-
 def _cluster_options(s) -> None:
     s.add_argument(
         "--scheduler",
@@ -79,17 +64,18 @@ def _cluster_options(s) -> None:
 
 
 def _cmd_featurize(a):
+    from gtzan_utils.base import engine
     from gtzan_utils.base.layout import data_home
     from gtzan_utils.base.parse import parse_list
     from gtzan_utils.data.dataset import load_dataset
     from gtzan_utils.features.extract import KINDS, FeatureParams
     from gtzan_utils.features.store import featurize_all
 
-    _use_cluster(a)
     kinds = KINDS if a.kinds == "all" else tuple(parse_list(a.kinds))
-    tracks = load_dataset(a.dir, min_seconds=a.slice_seconds, n_slices=a.n_slices, n_jobs=a.jobs)
-    base = FeatureParams(kind=kinds[0], slice_seconds=a.slice_seconds, n_slices=a.n_slices)
-    stores = featurize_all(tracks, kinds, a.store or data_home() / "stores", base=base, n_jobs=a.jobs)
+    with engine.cluster_from(a.scheduler, a.scheduler_file):
+        tracks = load_dataset(a.dir, min_seconds=a.slice_seconds, n_slices=a.n_slices, n_jobs=a.jobs)
+        base = FeatureParams(kind=kinds[0], slice_seconds=a.slice_seconds, n_slices=a.n_slices)
+        stores = featurize_all(tracks, kinds, a.store or data_home() / "stores", base=base, n_jobs=a.jobs)
     for kind, store in stores.items():
         print(f"{kind:<11} {store.path}  {len(store)} slices  {store.params.shape}  {store.nbytes / 1e6:.1f} MB")
 
@@ -154,10 +140,11 @@ def _cmd_bench(a):
 
         bench_real(data=a.data, out=a.out, overrides=parse_overrides(a.param), start=a.start, stop=a.stop)
         return 0
+    from gtzan_utils.base import engine
     from gtzan_utils.run import bench
 
-    _use_cluster(a)
-    bench.main(a.what, songs=a.songs, jobs=a.jobs)
+    with engine.cluster_from(a.scheduler, a.scheduler_file):
+        bench.main(a.what, songs=a.songs, jobs=a.jobs)
 
 
 def build_parser() -> argparse.ArgumentParser:

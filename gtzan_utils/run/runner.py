@@ -170,27 +170,13 @@ def run_pipeline(
 
 @contextlib.contextmanager
 def _engine_env(scheduler: str | None, scheduler_file: str | None):
-    """``$GTZAN_SCHEDULER`` / ``$GTZAN_SCHEDULER_FILE`` set for the kernels while the run lasts (restored after), the
-    cluster checked before any notebook starts."""
-    if scheduler and scheduler_file:
-        raise GtzanError("give --scheduler or --scheduler-file, not both")
-    names = (engine.ENV_SCHEDULER, engine.ENV_SCHEDULER_FILE)
-    saved = {k: os.environ.get(k) for k in names}
-    try:
-        if scheduler or scheduler_file:
-            os.environ[engine.ENV_SCHEDULER] = scheduler or ""
-            where = str(Path(scheduler_file).expanduser().resolve()) if scheduler_file else ""
-            os.environ[engine.ENV_SCHEDULER_FILE] = where
-        if engine.target().mode == "cluster":
-            engine.client()  # reachable, with workers that import this package: or one line now, not in notebook 01
+    """The cluster named for the run (:func:`engine.cluster_from`: checked before any notebook starts, passed to the
+    kernels), or one named by the environment already, checked the same way."""
+    with engine.cluster_from(scheduler, scheduler_file) as t:
+        if t.mode == "cluster" and not (scheduler or scheduler_file):
+            engine.client()
             engine.shutdown()
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _cluster_flag() -> str:
