@@ -57,6 +57,7 @@ def quiet_tensorflow():
     kept = without_noise(_capture_fd2(_import_tf))
     if kept:
         print(kept, file=sys.stderr, flush=True)
+    sys.modules["tensorflow"].get_logger().setLevel("ERROR")  # no retracing notes per model (Python warnings stay)
     return sys.modules["tensorflow"]
 
 
