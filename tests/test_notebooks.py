@@ -165,8 +165,8 @@ def test_02_preprocessing(quick_run):
 
 @pytest.mark.slow
 def test_the_parallel_work_ran_on_the_cluster_workers(quick_run):
-    """``gtzan run --scheduler-file F``: the feature stores' shards (02) and the musicnn embeddings (04) were computed
-    by the workers of the cluster that F describes, not by the kernels."""
+    """``gtzan run --scheduler-file F``: the feature stores' shards (02), the musicnn embeddings (04) and every fold
+    that 03 and 04 trained were computed by the workers of the cluster that F describes, not by the kernels."""
     run, printed = quick_run
     workers = set(json.loads((run.parent / "workers.json").read_text()))
     assert "parallel work: the Dask cluster at" in printed
@@ -180,6 +180,12 @@ def test_the_parallel_work_ran_on_the_cluster_workers(quick_run):
     (music,) = [prep / rel for kind, rel in json.loads((prep / "stores.json").read_text()).items() if kind == "musicnn"]
     (emb,) = music.glob("embeddings-MSD_musicnn-*.json")
     assert {int(w.rsplit(":", 1)[1]) for w in json.loads(emb.read_text())["workers"]} <= workers
+    # the training sweeps of 03 and 04: each fold a task, trained in a process of its own that a worker started
+    trained = ("vanilla_cnn-mfcc-song", "leak/vanilla_cnn-mfcc-song", "vanilla_cnn-mfcc-paper")
+    for folder in [f"03_vanilla_cnn/{f}" for f in trained] + ["04_transfer_learning/msd_musicnn-musicnn-song"]:
+        task = json.loads((run / folder / "task.json").read_text())
+        assert task["pid"] in workers and task["child_pid"] not in workers and task["attempts"] == 1, folder
+    assert "fold(s) to train, one task each on the Dask cluster at" in printed
 
 
 @pytest.mark.slow

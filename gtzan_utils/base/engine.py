@@ -319,9 +319,13 @@ def map_unordered(
     progress: bool = True,
     size: Callable | None = None,
     total: int | None = None,
+    resources: dict | None = None,
 ) -> Iterator:
     """``fn(item)`` for every item, run where :func:`target` says; yields the results as tasks finish (in any
     order). ``fn`` must be a module-level function of the package and items small (paths, parameters).
+    ``resources`` (e.g. ``{"GPU": 1}``): each task holds them on its worker, so a worker started with
+    ``--resources GPU=1`` runs one such task at a time; ignored where no worker declares them (else the tasks
+    would wait for ever) and in this process.
 
     A task's :class:`GtzanError` is raised as it is; a worker that cannot import the package or a cluster left with
     no worker raise one GtzanError naming the cause. Progress shows ``desc`` in ``unit``s: each result counts
@@ -333,14 +337,26 @@ def map_unordered(
     items = list(items)
     total = len(items) if total is None and size is None else total
     c = client(n_jobs) if items else None
-    results = (fn(item) for item in items) if c is None else _on_cluster(c, fn, items)
+    results = (fn(item) for item in items) if c is None else _on_cluster(c, fn, items, resources)
     return show_progress(results, total=total, desc=desc, unit=unit, disable=not progress, size=size)
 
 
-def _on_cluster(c, fn: Callable, items: list) -> Iterator:
+def usable_resources(c, resources: dict | None) -> dict | None:
+    """``resources`` if at least one worker of ``c`` declares them all, else None (tasks asking for a resource no
+    worker has would wait for ever)."""
+    if not resources:
+        return None
+    for w in c.scheduler_info()["workers"].values():
+        have = w.get("resources") or {}
+        if all(have.get(k, 0) >= v for k, v in resources.items()):
+            return dict(resources)
+    return None
+
+
+def _on_cluster(c, fn: Callable, items: list, resources: dict | None = None) -> Iterator:
     import queue
 
-    futures = c.map(fn, items, pure=False)
+    futures = c.map(fn, items, pure=False, resources=usable_resources(c, resources))
     finished: queue.Queue = queue.Queue()
     for f in futures:
         f.add_done_callback(finished.put)  # called from the client's thread when the task ends, whatever its fate
@@ -376,6 +392,19 @@ def _on_cluster(c, fn: Callable, items: list) -> Iterator:
     finally:
         if pending:
             c.cancel(list(pending))
+
+
+def here() -> dict:
+    """Where the calling code runs: ``host``, ``pid`` and ``worker`` (the Dask worker's address, "" outside a
+    worker); tasks record it so that a run can show which process computed what."""
+    import socket
+
+    worker = ""
+    with contextlib.suppress(ImportError, ValueError):
+        from distributed import get_worker
+
+        worker = get_worker().address
+    return {"host": socket.gethostname(), "pid": os.getpid(), "worker": worker}
 
 
 # -- sizes of the work ------------------------------------------------------------------------------------

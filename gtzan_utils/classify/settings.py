@@ -72,6 +72,13 @@ class TrainSettings:
         """
         return dataclasses.replace(self, **changes)
 
+    def to_dict(self) -> dict:
+        """Every field as plain JSON values (what a sweep's task carries); ``TrainSettings(**d)`` is the same
+        settings again."""
+        fields = dataclasses.asdict(self)
+        fields["input_size"] = list(self.input_size) if self.input_size else None
+        return fields
+
     def identity(self) -> dict:
         """The fields that name a run, as they stand in its ``config.json`` (``train_base`` only when set,
         ``fine_tune_layers`` only with a stage 2)."""

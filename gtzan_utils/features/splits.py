@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from gtzan_utils.base.errors import GtzanError
+from gtzan_utils.base.files import write_text
 from gtzan_utils.base.layout import data_home
 
 SPLITS: tuple[str, ...] = ("song", "kfold", "filtered", "paper")
@@ -54,10 +55,8 @@ class Split:
     extra: dict = field(default_factory=dict)
 
     def save(self, path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=1))
-        return path
+        """Write the split as JSON (atomically: a reader never sees half a file)."""
+        return write_text(path, json.dumps(asdict(self), indent=1))
 
     @classmethod
     def load(cls, path) -> Split:
