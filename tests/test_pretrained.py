@@ -19,7 +19,7 @@ keras = pytest.importorskip("keras")
 from conftest import write_dataset  # noqa: E402
 
 from gtzan_utils.base.errors import GtzanError  # noqa: E402
-from gtzan_utils.classify import baseline, evaluate, experiment, models, pretrained
+from gtzan_utils.classify import baseline, evaluate, experiment, imagenet, models, pretrained
 from gtzan_utils.classify.settings import TrainSettings  # noqa: E402
 from gtzan_utils.data import dataset
 from gtzan_utils.features import splits, store  # noqa: E402
@@ -353,7 +353,7 @@ def test_cached_imagenet_weights_or_not_run(tmp_path, monkeypatch):
         and models.not_run_reason("msd_musicnn", "cached") is None
     )
     (tmp_path / "models").mkdir()
-    (tmp_path / "models" / models.IMAGENET_FILES["densenet121"]).write_bytes(b"x")
+    (tmp_path / "models" / imagenet.IMAGENET_FILES["densenet121"]).write_bytes(b"x")
     assert models.not_run_reason("densenet121", "cached") is None
 
 

@@ -103,7 +103,7 @@ def test_a_killed_training_process_is_started_again_and_resumes(tiny, tmp_path):
     import psutil
 
     s, sp = tiny
-    task = _fold_task(s, sp, tmp_path / "k", TrainSettings(epochs=7, patience=20, min_epoch_slices=3000, verbose=0))
+    task = _fold_task(s, sp, tmp_path / "k", TrainSettings(epochs=5, patience=20, min_epoch_slices=2000, verbose=0))
     history, killed = tmp_path / "k" / "fold_0" / "history.csv", []
 
     def kill_once():
@@ -124,7 +124,7 @@ def test_a_killed_training_process_is_started_again_and_resumes(tiny, tmp_path):
     assert killed, "the training finished before the kill: nothing was tested"
     assert result["attempts"] == 2 and result["child_pid"] != killed[0]
     epochs = [int(line.split(",")[0]) for line in history.read_text().splitlines()[1:]]
-    assert epochs == list(range(7))
+    assert epochs == list(range(5))
     log = (tmp_path / "k" / "fold_0" / "task.log").read_text()
     assert "--- attempt 2" in log
     exp = sweep.Row("vanilla_cnn", s, sp, tmp_path / "k", TrainSettings(**task.settings)).experiment(0)

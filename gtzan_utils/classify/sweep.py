@@ -76,8 +76,10 @@ class Row:
         )
 
     def describe(self) -> str:
+        """E.g. ``vanilla_cnn on mfcc (13, 216), training windows, song split``."""
         p = self.store.params
-        return f"{self.model_name} on {p.kind} {p.shape}, {self.split.name} split"
+        windows = ", training windows" if self.train_store is not None else ""
+        return f"{self.model_name} on {p.kind} {p.shape}{windows}, {self.split.name} split"
 
 
 @dataclass(frozen=True)
@@ -245,17 +247,18 @@ def _submit(rows: dict, n_jobs: int | None) -> None:
     """Every unfinished fold of ``rows`` as one task on the engine; a line per fold as it finishes."""
     t = engine.target(n_jobs)
     threads = max(1, (os.cpu_count() or 1) // t.n_jobs) if t.mode == "local" else 0
-    tasks = []
+    tasks, names = [], {}
     for row in rows.values():
         _prepare(row)
-        tasks += fold_tasks(row, threads)
+        for task in fold_tasks(row, threads):
+            tasks.append(task)
+            names[task.out_dir] = row.describe() + (f", fold {task.fold}" if len(row.split.folds) > 1 else "")
     n_folds = sum(len(r.split.folds) for r in rows.values())
     print(f"{len(tasks)} of {n_folds} fold(s) to train, one task each on {engine.describe(n_jobs)}")
     for r in engine.map_unordered(train_fold, tasks, n_jobs, progress=False, resources={"GPU": 1}):
-        folder = Path(r["out_dir"])
-        name = f"{folder.parent.name}/{folder.name}" if folder.name.startswith("fold_") else folder.name
         again = f" ({r['attempts']} attempts)" if r["attempts"] > 1 else ""
-        print(f"   {name}: {r['seconds']:.0f} s in process {r['child_pid']} of {r['worker'] or r['host']}{again}")
+        where = f"process {r['child_pid']} of {r['worker'] or r['host']}"
+        print(f"   {names[r['out_dir']]}: {r['seconds']:.0f} s in {where}{again}")
 
 
 def run_rows(rows: dict, n_jobs: int | None = 1) -> dict:
