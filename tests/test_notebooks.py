@@ -107,13 +107,14 @@ def quick_run(tmp_path_factory):
         mp.setenv("GTZAN_DATA_HOME", str(folder / "data"))
         pids = cluster_pids(sched_file)
         with contextlib.redirect_stdout(printed):
-            # the stores in a folder of their own too: the kernels' data home has been seen to fall back to the
-            # repository's, where stores built by an earlier session would be found finished, not built here
+            # the stores in a folder of their own as well (STORE_DIR): stores built by an earlier session must never
+            # be found finished here, whatever the data home
             argv = ["run", "--profile", "test", "--scheduler-file", str(sched_file), "--out", str(folder / "run")]
             status = cli.main([*argv, "-p", f"STORE_DIR={folder / 'stores'}"])
         assert status == 0, printed.getvalue()[-3000:]
         assert cluster_pids(sched_file) == pids  # no worker died on the way
     assert not os.environ.get("GTZAN_SCHEDULER_FILE")  # set for the run's kernels only
+    assert (folder / "data" / "synth-5x12s-seed0" / "genres").is_dir()  # the kernels used this data home
     (folder / "workers.json").write_text(json.dumps(sorted(pids)))
     return folder / "run", printed.getvalue()
 
