@@ -351,10 +351,10 @@ def run_split(model_name: str, store, split, out_dir, settings: TrainSettings, *
     out_dir = Path(out_dir)
     if len(split.folds) == 1:
         return run_experiment(model_name, store, split, out_dir, settings, **data)
-    runs = [
-        run_experiment(model_name, store, split, layout.fold_dir(out_dir, f), settings, fold=f, **data)
-        for f in range(len(split.folds))
-    ]
+    runs = []
+    for f in range(len(split.folds)):
+        print(f"   fold {f} ({f + 1} of {len(split.folds)})")
+        runs.append(run_experiment(model_name, store, split, layout.fold_dir(out_dir, f), settings, fold=f, **data))
     pooled = _pooled_metrics(model_name, store, split, runs, out_dir)
     return {
         "model": runs[-1]["model"],
