@@ -1,9 +1,9 @@
 """The execution engine: every parallel map of the package goes through here, on Dask distributed.
 
 Why in the base: the chapters that fan work out — ``data.dataset`` (validation, the track-list key),
-``features.store`` (featurizing), ``classify.pretrained`` (the musicnn embedding pass) — must call it, and imports
-point down the layers, so the engine sits below them all. It knows nothing of audio: it maps a module-level function
-over small items and hands the results back as they finish.
+``features.store`` (featurizing), ``classify.pretrained`` (the musicnn embedding pass), ``classify.sweep`` (a fold
+of training per task) — must call it, and imports point down the layers, so the engine sits below them all. It knows
+nothing of audio: it maps a module-level function over small items and hands the results back as they finish.
 
 Where the tasks run (:func:`target`):
 
