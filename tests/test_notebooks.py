@@ -297,7 +297,7 @@ def test_every_keras_file_of_the_run_predicts_or_is_refused_in_one_line(quick_ru
 
 
 @pytest.mark.slow
-def test_a_failing_notebook_stops_the_run_naming_its_cell(tmp_path):
+def test_a_failing_notebook_stops_the_run_naming_its_cell(tmp_path, capfd):
     run = tmp_path / "run"
     with pytest.raises(GtzanError) as err:
         runner.run_pipeline(profile="quick", out=run, stop="02", overrides={"DATA": str(tmp_path / "no_such_folder")})
@@ -308,6 +308,8 @@ def test_a_failing_notebook_stops_the_run_naming_its_cell(tmp_path):
     assert record["notebooks"]["01_data_exploration.ipynb"]["status"] == "failed"
     assert "02_preprocessing.ipynb" not in record["notebooks"]  # stopped at the first failure
     assert "FAILED 01_data_exploration.ipynb" in (run / "run.log").read_text()
+    # the kernel's sockets are encrypted (runner.kernel_manager_class): ipykernel has nothing to warn about
+    assert "without encryption" not in capfd.readouterr().err
 
 
 @pytest.mark.parametrize("profile", ["quick", "cpu", "full", "test"])

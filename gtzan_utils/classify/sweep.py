@@ -6,8 +6,8 @@ notebook's rows and returns, for each, what :func:`gtzan_utils.classify.experime
 
 * **here** — ``TRAIN_JOBS`` 1 and no cluster, the default: one fold after another in this process, exactly
   ``run_split`` (Keras' output in the notebook, breakpoints work). On a 2-core machine this is also the fastest
-  way: TensorFlow already uses both cores for one model, and two trainings at once only share them (measured:
-  docs/timings.md, "Sweeps").
+  way: one model on two threads trains a fold in about half the time of one thread, so two folds at once finish
+  no sooner and each pays a fresh process (measured: docs/timings.md, "Sweeps: folds as tasks").
 * **on the engine** — ``gtzan run --scheduler``/``--scheduler-file`` named a cluster (or ``TRAIN_JOBS`` ≥ 2: a
   local cluster of that many workers): every (row, fold) not finished yet is one task, a :class:`FoldTask` of
   paths and parameters. The worker runs it in a **fresh Python process** (:func:`train_fold`), so TensorFlow's

@@ -127,6 +127,24 @@ def _kernel_env() -> None:
     os.environ["GTZAN_PAPERMILL"] = "1"
 
 
+def kernel_manager_class():
+    """The kernel manager papermill starts each notebook's kernel with: jupyter_client's, asking for CurveZMQ
+    encryption of the kernel's sockets where the kernel supports it (ipykernel >= 7.3 declares so, and warns on
+    every start, in the run's output, when its loopback TCP traffic is plain); jupyter_client's own where it
+    predates transport encryption."""
+    from jupyter_client.manager import KernelManager
+
+    if "transport_encryption" not in KernelManager.class_trait_names():
+        return KernelManager
+
+    class EncryptedKernelManager(KernelManager):
+        def __init__(self, **kw):
+            kw.setdefault("transport_encryption", "auto")
+            super().__init__(**kw)
+
+    return EncryptedKernelManager
+
+
 def sign_notebook(path, notary=None) -> None:
     """Sign the notebook at ``path`` in the Jupyter trust database (``jupyter trust PATH`` does the same).
 
@@ -234,6 +252,7 @@ def _run(profile, data, start, out, overrides, stop) -> Path:
                     kernel_name="python3",
                     cwd=str(NOTEBOOKS_DIR),
                     progress_bar=False,
+                    kernel_manager_class=kernel_manager_class(),
                 )
             except pm.PapermillExecutionError as exc:
                 sign_notebook(target)  # its outputs, up to the error, are this run's own
