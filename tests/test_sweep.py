@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import time
 
@@ -75,6 +76,8 @@ def test_folds_trained_as_tasks_pool_as_the_folds_trained_here(tiny, tmp_path, c
         task = sweep.task_record(tmp_path / "there" / f"fold_{fold}")
         assert task["attempts"] == 1 and task["worker"] in workers and workers[task["worker"]] == task["pid"]
         assert task["child_pid"] not in set(workers.values()) | {os.getpid()}
+    loaded = engine.client(2).run(lambda: "tensorflow" in sys.modules)
+    assert not any(loaded.values())  # a worker only starts the fold's process: no TensorFlow, none of its noise
     a, b = here["results"]["_predictions"], there["results"]["_predictions"]
     np.testing.assert_array_equal(a["rows"], b["rows"])
     np.testing.assert_allclose(a["probs"], b["probs"], atol=1e-3)

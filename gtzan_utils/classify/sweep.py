@@ -35,12 +35,24 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gtzan_utils.base import engine, layout
 from gtzan_utils.base.errors import GtzanError
 from gtzan_utils.base.files import read_json, write_json
-from gtzan_utils.classify import experiment
 from gtzan_utils.classify.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from gtzan_utils.classify.experiment import Experiment
+
+
+def _experiment():
+    """The experiment module, imported when needed: it imports Keras, and a worker that only starts a fold's
+    process must not load TensorFlow (nor print its start-up lines into the notebook of a local cluster)."""
+    from gtzan_utils.classify import experiment
+
+    return experiment
+
 
 #: How often a fold's training process is started before the task fails (a killed process resumes the fold).
 ATTEMPTS = 2
@@ -70,8 +82,8 @@ class Row:
     def fold_dir(self, fold: int) -> Path:
         return Path(self.out_dir) if len(self.split.folds) == 1 else layout.fold_dir(self.out_dir, fold)
 
-    def experiment(self, fold: int) -> experiment.Experiment:
-        return experiment.Experiment(
+    def experiment(self, fold: int) -> Experiment:
+        return _experiment().Experiment(
             self.model_name, self.store, self.split, self.fold_dir(fold), self.settings, fold, self.train_store
         )
 
@@ -130,7 +142,7 @@ def fold_tasks(row: Row, threads: int = 0) -> list[FoldTask]:
 
 def _finished(row: Row, fold: int) -> bool:
     exp = row.experiment(fold)
-    return exp.run_folder(experiment.experiment_config(exp)["key"]).is_finished()
+    return exp.run_folder(_experiment().experiment_config(exp)["key"]).is_finished()
 
 
 # -- on a worker: one fold in a fresh process ---------------------------------------------------------------
@@ -216,7 +228,7 @@ def run_fold_here(task: FoldTask) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
     setup_device()
-    return experiment.run_experiment(
+    return _experiment().run_experiment(
         task.model_name, store, split, task.out_dir, settings, fold=task.fold, train_store=train_store
     )
 
@@ -236,7 +248,7 @@ def child_main() -> None:
 def _prepare(row: Row) -> None:
     """What the folds of ``row`` share, computed once before they are submitted: a frozen musicnn backbone's
     embeddings of the store (each fold's head learns from them)."""
-    if experiment.experiment_config(row.experiment(0))["on_embeddings"]:
+    if _experiment().experiment_config(row.experiment(0))["on_embeddings"]:
         from gtzan_utils.classify.models import MUSICNN_MODELS
         from gtzan_utils.classify.pretrained import store_embeddings
 
@@ -278,7 +290,7 @@ def run_rows(rows: dict, n_jobs: int | None = 1) -> dict:
             unfinished = [f for f in range(len(row.split.folds)) if not _finished(row, f)]
             if unfinished:  # never trained here behind the user's back
                 raise GtzanError(f"{row.out_dir}: folds {unfinished} did not finish on the engine; run again")
-        runs[key] = experiment.run_split(
+        runs[key] = _experiment().run_split(
             row.model_name, row.store, row.split, row.out_dir, row.settings, train_store=row.train_store
         )
     return runs
