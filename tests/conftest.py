@@ -209,3 +209,38 @@ def pytest_terminal_summary(terminalreporter):
             yellow=True,
             bold=True,
         )
+
+
+def tiny_params():
+    """The feature parameters of :func:`tiny_store`: 3 MFCC slices of 2 s per song."""
+    from gtzan_utils.features.extract import FeatureParams
+
+    return FeatureParams(kind="mfcc", slice_seconds=2.0, n_slices=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_store(tmp_path_factory):
+    """(store, tracks): an MFCC store (:func:`tiny_params`) of 15 written songs, 3 genres of 5, 6 s each."""
+    from gtzan_utils.data import dataset
+    from gtzan_utils.features import store
+
+    root = tmp_path_factory.mktemp("ds")
+    write_dataset(root / "genres", genres=("blues", "classical", "rock"), per_genre=5, seconds=6.0)
+    tracks = dataset.find_dataset(root / "genres")
+    return store.build_store(tracks, tiny_params(), root / "stores", n_jobs=1, progress=False), tracks
+
+
+@pytest.fixture
+def no_engine_variables(monkeypatch):
+    """No cluster, engine timeout or training threads from the environment (modules of engine tests use it)."""
+    for name in ("GTZAN_SCHEDULER", "GTZAN_SCHEDULER_FILE", "GTZAN_ENGINE_TIMEOUT", "GTZAN_TRAIN_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="module")
+def no_cluster_left():
+    """A module's tests share one local cluster (it starts in seconds, but seconds add up); none is left after."""
+    yield
+    from gtzan_utils.base import engine
+
+    engine.shutdown()

@@ -45,18 +45,7 @@ for _m in [m for m in sys.modules if m.startswith("gtzan_utils")]:
 """
 
 
-@pytest.fixture(autouse=True)
-def _no_engine_variables(monkeypatch):
-    """No engine variable from the environment."""
-    for name in (engine.ENV_SCHEDULER, engine.ENV_SCHEDULER_FILE, engine.ENV_TIMEOUT):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_cluster_left():
-    """The tests below share one local cluster (it starts in seconds, but seconds add up); none is left after them."""
-    yield
-    engine.shutdown()
+pytestmark = pytest.mark.usefixtures("no_engine_variables", "no_cluster_left")
 
 
 @contextlib.contextmanager

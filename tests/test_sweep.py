@@ -16,38 +16,20 @@ import pytest
 pytest.importorskip("distributed")
 pytest.importorskip("keras")
 
-from conftest import write_dataset  # noqa: E402
 
 from gtzan_utils.base import engine  # noqa: E402
 from gtzan_utils.base.errors import GtzanError  # noqa: E402
 from gtzan_utils.classify import experiment, sweep  # noqa: E402
 from gtzan_utils.classify.settings import TrainSettings  # noqa: E402
-from gtzan_utils.data import dataset  # noqa: E402
-from gtzan_utils.features import splits, store  # noqa: E402
-from gtzan_utils.features.extract import FeatureParams  # noqa: E402
+from gtzan_utils.features import splits  # noqa: E402
 
-P = FeatureParams(kind="mfcc", slice_seconds=2.0, n_slices=3)
-
-
-@pytest.fixture(autouse=True)
-def _no_engine_variables(monkeypatch):
-    for name in (engine.ENV_SCHEDULER, engine.ENV_SCHEDULER_FILE, sweep.ENV_THREADS):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_cluster_left():
-    yield
-    engine.shutdown()
+pytestmark = pytest.mark.usefixtures("no_engine_variables", "no_cluster_left")
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    """A store of 15 songs (3 genres) and a 3-fold split of them."""
-    root = tmp_path_factory.mktemp("sweep")
-    write_dataset(root / "genres", genres=("blues", "classical", "rock"), per_genre=5, seconds=6.0)
-    tracks = dataset.find_dataset(root / "genres")
-    s = store.build_store(tracks, P, root / "stores", n_jobs=1, progress=False)
+def tiny(tiny_store):
+    """conftest's tiny store of 15 songs, a 3-fold split of them, and the songs."""
+    s, tracks = tiny_store
     return s, splits.kfold_split(tracks, seed=0, k=3), tracks
 
 

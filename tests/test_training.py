@@ -11,7 +11,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from callbacks import Epochs, Kill  # noqa: E402
-from conftest import write_dataset  # noqa: E402
+from conftest import tiny_params, write_dataset  # noqa: E402
 
 from gtzan_utils.base import parse
 from gtzan_utils.classify import (
@@ -23,18 +23,8 @@ from gtzan_utils.classify import (
 from gtzan_utils.classify.settings import TrainSettings  # noqa: E402
 from gtzan_utils.data import dataset
 from gtzan_utils.features import batches, splits, store
-from gtzan_utils.features.extract import FeatureParams  # noqa: E402
 
-P = FeatureParams(kind="mfcc", slice_seconds=2.0, n_slices=3)
-
-
-@pytest.fixture(scope="module")
-def tiny_store(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ds")
-    write_dataset(root / "genres", genres=("blues", "classical", "rock"), per_genre=5, seconds=6.0)
-    tracks = dataset.find_dataset(root / "genres")
-    s = store.build_store(tracks, P, root / "stores", n_jobs=1, progress=False)
-    return s, tracks
+P = tiny_params()  # the slices of conftest's tiny_store
 
 
 def test_batches_stream_rows_from_the_store(tiny_store):

@@ -88,6 +88,12 @@ def fold_dir(row_dir, fold: int) -> Path:
     return Path(row_dir) / f"fold_{fold}"
 
 
+def row_fold_dir(row_dir, fold: int, n_folds: int) -> Path:
+    """Where fold ``fold`` of a row of ``n_folds`` folds writes: the row's folder itself when the split has one
+    fold, else :func:`fold_dir`."""
+    return Path(row_dir) if n_folds == 1 else fold_dir(row_dir, fold)
+
+
 def leak_path(run_dir) -> Path:
     """Notebook 03's leak measurement (paper split against song split)."""
     return notebook_dir(run_dir, VANILLA_CNN) / "leak.json"

@@ -173,8 +173,8 @@ def run_linear(row: LinearRow, split, out_dir, seed: int = 0) -> dict:
     for f in range(len(split.folds)):
         res = evaluate_fold(row.X, row.store, split, f, seed)
         proto = ev.protocol(split, f, seed, row.store, pretrained=row.pretrained, **extra)
-        fold_dir = layout.fold_dir(out_dir, f) if len(split.folds) > 1 else out_dir
-        _write(row, fold_dir / "metrics.json", res, proto, res.get("validation", {}))
+        metrics_path = layout.row_fold_dir(out_dir, f, len(split.folds)) / "metrics.json"
+        _write(row, metrics_path, res, proto, res.get("validation", {}))
         folds.append((res, proto))
     results = folds[0][0]
     if len(folds) > 1:

@@ -79,12 +79,10 @@ class Row:
     settings: TrainSettings
     train_store: object = None
 
-    def fold_dir(self, fold: int) -> Path:
-        return Path(self.out_dir) if len(self.split.folds) == 1 else layout.fold_dir(self.out_dir, fold)
-
     def experiment(self, fold: int) -> Experiment:
+        folder = layout.row_fold_dir(self.out_dir, fold, len(self.split.folds))
         return _experiment().Experiment(
-            self.model_name, self.store, self.split, self.fold_dir(fold), self.settings, fold, self.train_store
+            self.model_name, self.store, self.split, folder, self.settings, fold, self.train_store
         )
 
     def describe(self) -> str:
